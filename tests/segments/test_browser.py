@@ -23,6 +23,13 @@ def live_count(page) -> str:
     return page.get_by_test_id("count-value").get_attribute("data-count")
 
 
+def settled(page) -> None:
+    """Wait until htmx has finished swapping and wired up what it swapped in (it does so on settle)."""
+    page.wait_for_function(
+        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+
+
 def wait_for_count(page, value: int) -> None:
     page.locator(f'[data-testid="count-value"][data-count="{value}"]').wait_for()
 
@@ -39,6 +46,7 @@ def test_building_a_segment_shows_the_live_count_as_you_edit(
     page.get_by_test_id("count-invalid").wait_for()
     assert TEXT[lang]["invalid"] in page.get_by_test_id("count-invalid").inner_text()
     first = page.locator('[data-testid="condition"][data-path="n.0"]')
+    settled(page)
     first.get_by_test_id("condition-field").select_option("city")
     first = page.locator('[data-testid="condition"][data-path="n.0"]')
     page.locator('input[type="text"][name="n.0.value"]').wait_for()
@@ -48,6 +56,7 @@ def test_building_a_segment_shows_the_live_count_as_you_edit(
     page.get_by_test_id("add-condition").first.click()
     second = page.locator('[data-testid="condition"][data-path="n.1"]')
     second.wait_for()
+    settled(page)
     second.get_by_test_id("condition-field").select_option("contactable")
     page.locator('input[name="n.1.value"][value="wecom"]').check()
     wait_for_count(page, 2)  # amy and dan (cat opted out)
