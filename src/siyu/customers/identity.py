@@ -111,3 +111,35 @@ def phone_columns(raw: object) -> dict[str, str]:
         "phone_hash": identity_hash(IdentityKind.PHONE, phone),
         "phone_last4": phone[-4:],
     }
+
+
+def rehash_all(batch_size: int = 2000) -> tuple[int, int]:
+    """Recompute every stored lookup hash from its decrypted value, after the data key changed.
+
+    Returns (customers, identities) re-keyed. An identity whose value cannot be normalised any more
+    keeps its hash (it could not have been found by value anyway)."""
+    from .models import Customer, Identity
+
+    customers = identities = 0
+    batch: list = []
+    for customer in Customer.objects.exclude(phone="").only("pk", "phone").iterator(batch_size):
+        customer.phone_hash = phone_columns(customer.phone)["phone_hash"]
+        batch.append(customer)
+        if len(batch) >= batch_size:
+            customers += Customer.objects.bulk_update(batch, ["phone_hash"])
+            batch = []
+    customers += Customer.objects.bulk_update(batch, ["phone_hash"]) if batch else 0
+    batch = []
+    for identity in (
+        Identity.objects.exclude(value="").only("pk", "kind", "value").iterator(batch_size)
+    ):
+        normalized = normalize_identity(identity.kind, identity.value)
+        if not normalized:
+            continue
+        identity.value_hash = identity_hash(identity.kind, normalized)
+        batch.append(identity)
+        if len(batch) >= batch_size:
+            identities += Identity.objects.bulk_update(batch, ["value_hash"])
+            batch = []
+    identities += Identity.objects.bulk_update(batch, ["value_hash"]) if batch else 0
+    return customers, identities
