@@ -183,6 +183,10 @@ def unregister(code: str) -> None:
     _adjusters.pop(code, None)
 
 
+def get(code: str) -> PriceAdjuster | None:
+    return _adjusters.get(code)
+
+
 def adjusters() -> list[PriceAdjuster]:
     return sorted(_adjusters.values(), key=lambda a: (a.order, a.code))
 
