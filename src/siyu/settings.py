@@ -324,6 +324,9 @@ SIYU_DEV_PAY_KEY_DIR = os.environ.get("SIYU_DEV_PAY_KEY_DIR", str(VAR_DIR / "dev
 # Delivery fee for mall orders, and the goods amount (after discounts) from which delivery is free.
 SIYU_SHIPPING_FEE_FEN = int(os.environ.get("SIYU_SHIPPING_FEE_FEN", "1000"))
 SIYU_FREE_SHIPPING_FROM_FEN = int(os.environ.get("SIYU_FREE_SHIPPING_FROM_FEN", "9900"))
+# Flash-sale admission: "auto" uses Redis (atomic Lua reservation) when REDIS_URL is set and
+# conditional database updates otherwise; "db" forces the database path even with Redis.
+SIYU_FLASH_SALE_MODE = os.environ.get("SIYU_FLASH_SALE_MODE", "auto")
 # Shipped orders count as received (completed) this many days after shipping.
 SIYU_AUTO_CONFIRM_DAYS = int(os.environ.get("SIYU_AUTO_CONFIRM_DAYS", "10"))
 # After-sales requests are accepted this many days after completion; then the order closes.

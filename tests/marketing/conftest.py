@@ -70,3 +70,53 @@ def shopper_client(db):
         return client
 
     return make
+
+
+def make_sale(sku, *, price_fen: int = 9900, quota: int = 10, limit: int = 1, **extra):
+    from siyu.marketing import flash
+
+    starts = extra.pop("starts_at", minutes(-1))
+    ends = extra.pop("ends_at", minutes(60))
+    return flash.create_sale(
+        OPS,
+        title=extra.pop("title", "双11秒杀"),
+        starts_at=starts,
+        ends_at=ends,
+        items=[flash.ItemInput(sku.pk, price_fen, quota)],
+        per_customer_limit=limit,
+        publish=extra.pop("publish", True),
+        **extra,
+    )
+
+
+def buy(c, sale, quantity: int = 1, *, key: str | None = None):
+    """Buy the sale's (first) item as shopper `c`; returns the Order."""
+    from siyu.marketing import flash
+    from tests.commerce import checkout
+
+    item = sale.items.first()
+    return flash.buy(
+        Actor.for_customer(c.pk),
+        item.pk,
+        quantity=quantity,
+        checkout=checkout([]),
+        idempotency_key=key or f"fs:{c.pk}:{sale.pk}:{quantity}",
+    ).order
+
+
+@pytest.fixture
+def redis_mode(settings):
+    """Flash sales admitted through Redis (the test Redis), with this run's keys wiped."""
+    import os
+
+    url = os.environ.get("SIYU_TEST_REDIS_URL", "")
+    settings.REDIS_URL = url
+    settings.SIYU_FLASH_SALE_MODE = "auto"
+    from siyu.marketing import reservations
+
+    r = reservations.client()
+    for key in r.scan_iter("siyu:{fs*"):
+        r.delete(key)
+    yield r
+    for key in r.scan_iter("siyu:{fs*"):
+        r.delete(key)

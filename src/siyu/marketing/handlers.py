@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from siyu.core import events
 from siyu.core.access import Actor
-from siyu.orders.events import OrderCancelled, OrderLineRefunded
+from siyu.orders.events import OrderCancelled, OrderLineRefunded, OrderPaid
 
-from . import pricing, services
+from . import flash, pricing, services
 
 pricing.register()
 
@@ -17,6 +17,16 @@ pricing.register()
 @events.subscribe(OrderCancelled, in_transaction=True)
 def give_coupon_back(event: OrderCancelled) -> None:
     services.give_back(event.order_id, reason="cancelled", actor=Actor.system("order-cancelled"))
+
+
+@events.subscribe(OrderCancelled, in_transaction=True)
+def give_flash_sale_units_back(event: OrderCancelled) -> None:
+    flash.give_back(event.order_id)
+
+
+@events.subscribe(OrderPaid, in_transaction=True)
+def flash_sale_units_sold(event: OrderPaid) -> None:
+    flash.mark_paid(event.order_id)
 
 
 @events.subscribe(OrderLineRefunded, in_transaction=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from siyu.core.errors import ValidationFailed
 from siyu.orders import pricing
+from siyu.orders.models import Channel
 
 from . import services
 from .errors import CouponNotUsable
@@ -71,5 +73,56 @@ class CouponAdjuster(pricing.PriceAdjuster):
         services.use(held.pk, order_id=order_id, customer_id=quote.customer_id, discount_fen=amount)
 
 
+class FlashSalePrice(pricing.PriceAdjuster):
+    """The activity price of a flash-sale item (`context["flash_sale"] = {"item": id}`)."""
+
+    code = "flash_sale"
+    label = "秒杀价"
+    order = 5
+
+    def apply(self, quote: pricing.Quote) -> None:
+        wanted = (quote.context or {}).get("flash_sale")
+        if not wanted:
+            return
+        from . import flash
+
+        item = flash.item_for_sale(int(wanted.get("item") or 0))
+        sale = item.sale
+        if not sale.is_live():
+            raise flash._not_live(sale)
+        lines = [ln for ln in quote.lines if ln.sku_id == item.sku_id]
+        if len(quote.lines) != 1 or not lines:
+            raise ValidationFailed(
+                _("A flash-sale order holds only the flash-sale item."),
+                fields={"items": _("only the flash-sale item")},
+            )
+        line = lines[0]
+        if line.quantity > sale.per_customer_limit:
+            raise flash.over_limit(sale.per_customer_limit)
+        # cheap early answers; the conditional updates in `commit` are what guarantee them
+        if item.sold + line.quantity > item.quota:
+            raise flash.sold_out()
+        if flash.bought_in(sale.pk, quote.customer_id) + line.quantity > sale.per_customer_limit:
+            raise flash.over_limit(sale.per_customer_limit)
+        label = _("Flash sale: %(title)s") % {"title": sale.title}
+        quote.set_unit_price(line, item.price_fen, self.code, label, ref=str(item.pk))
+        quote.channel = Channel.FLASH_SALE
+
+    def commit(self, quote: pricing.Quote, order_id: int) -> None:
+        from . import flash
+
+        wanted = quote.context["flash_sale"]
+        item = flash.item_for_sale(int(wanted["item"]))
+        line = next(ln for ln in quote.lines if ln.sku_id == item.sku_id)
+        flash.take(
+            item,
+            customer_id=quote.customer_id,
+            order_id=order_id,
+            quantity=line.quantity,
+            token=wanted.get("token", ""),
+        )
+
+
 def register() -> None:
+    pricing.register(FlashSalePrice())
     pricing.register(CouponAdjuster())
