@@ -233,7 +233,7 @@ def page_for(browser, live_server):
 
     def make(locale: str = "zh-CN", **context_args):
         context = browser.new_context(locale=locale, base_url=live_server.url, **context_args)
-        context.set_default_timeout(15000)
+        context.set_default_timeout(30000)
         contexts.append(context)
         return context.new_page()
 
@@ -247,4 +247,5 @@ def login(page, username: str, password: str = "pw-for-tests-1") -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url("**/console/**")
+    # the login page is itself under /console/: wait until we have left it
+    page.wait_for_url(lambda url: "/console/" in url and "/login/" not in url)

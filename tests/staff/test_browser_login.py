@@ -21,7 +21,9 @@ def test_wrong_password_is_refused_with_a_message(page_for, operator):
     page.fill("input[name=username]", "operator")
     page.fill("input[name=password]", "wrong")
     page.click("button[type=submit]")
-    assert page.locator(".flash-error").is_visible()
+    error = page.locator(".flash-error")
+    error.wait_for()  # the refusal is a new page: wait for it rather than race it
+    assert error.inner_text().strip()
     assert "/login/" in page.url
 
 
