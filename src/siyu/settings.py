@@ -332,6 +332,15 @@ SIYU_AUTO_CONFIRM_DAYS = int(os.environ.get("SIYU_AUTO_CONFIRM_DAYS", "10"))
 # After-sales requests are accepted this many days after completion; then the order closes.
 SIYU_AFTER_SALES_DAYS = int(os.environ.get("SIYU_AFTER_SALES_DAYS", "7"))
 
+# --- Group buying (docs/groupbuy.md) ---------------------------------------------------------------
+# How often the group-buy sweep runs behind the per-group timers (fail overdue groups, finish
+# refunds, free seats of cancelled orders), and how long a succeeded group's orders may wait for
+# their release task before the sweep releases them itself.
+SIYU_GROUPBUY_SWEEP_MINUTES = int(os.environ.get("SIYU_GROUPBUY_SWEEP_MINUTES", "1"))
+SIYU_GROUPBUY_RELEASE_GRACE_SECONDS = int(
+    os.environ.get("SIYU_GROUPBUY_RELEASE_GRACE_SECONDS", "60")
+)
+
 # --- Ledger payouts (docs/ledger.md) --------------------------------------------------------------
 # How withdrawals are paid: "wechat" (WeChat Pay merchant transfer, with the merchant credentials
 # of the payments settings above) or "dev" (pays at once, no network; never in production).

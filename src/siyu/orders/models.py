@@ -122,6 +122,9 @@ class Order(models.Model):
     idempotency_key = models.CharField(max_length=64, blank=True, default="")
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     payment_deadline = models.DateTimeField(_("pay before"), null=True, blank=True)
+    # Why a paid order may not ship yet, e.g. "group_buy:42" until its group succeeds. Set at
+    # placement by the app that owns the hold, cleared only through release_fulfilment_hold().
+    fulfilment_hold = models.CharField(_("fulfilment hold"), max_length=64, blank=True, default="")
     payment_id = models.BigIntegerField(null=True, blank=True)
     transaction_id = models.CharField(_("payment transaction id"), max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -162,6 +162,8 @@ def _status_hint(order) -> str:
         return _("Pay before %(time)s, or the order is cancelled.") % {
             "time": timezone.localtime(order.payment_deadline).strftime("%H:%M")
         }
+    if order.status == S.PAID and order.fulfilment_hold.startswith("group_buy:"):
+        return _("Paid. It ships as soon as your group is complete.")
     if order.status == S.PAID:
         if order.is_pickup:
             return _("Ready soon for pickup at the store. Show your pickup code there.")

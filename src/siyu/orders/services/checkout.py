@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -75,6 +75,10 @@ class Checkout:
     # for attribution resolvers: {"staff_ref": ..., "share_code": ...}
     hints: dict = field(default_factory=dict)
     from_cart: bool = False
+    # Set by other apps ordering as the system (group buy): a hold that keeps the paid order from
+    # shipping until that app releases it, and an earlier payment deadline than the default.
+    fulfilment_hold: str = ""
+    pay_before: datetime | None = None
 
 
 @dataclass
@@ -365,6 +369,9 @@ def _insert(
     pickup_store_id: int | None,
 ) -> Order:
     now = timezone.now()
+    deadline = now + timedelta(minutes=settings.SIYU_UNPAID_TIMEOUT_MINUTES)
+    if checkout.pay_before is not None:
+        deadline = max(now, min(deadline, checkout.pay_before))
     address = checkout.address
     limited = any(ln.per_customer_limit for ln in priced.lines)
     with transaction.atomic():
@@ -383,7 +390,8 @@ def _insert(
             payable_fen=priced.payable_fen,
             cost_fen=priced.cost_fen,
             placed_at=now,
-            payment_deadline=now + timedelta(minutes=settings.SIYU_UNPAID_TIMEOUT_MINUTES),
+            payment_deadline=deadline,
+            fulfilment_hold=(checkout.fulfilment_hold or "")[:64],
             receiver_name=(address.name or "").strip() if address else "",
             receiver_phone=crypto.normalize_phone(address.phone) or "" if address else "",
             receiver_address=(address.detail or "").strip() if address else "",

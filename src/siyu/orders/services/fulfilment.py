@@ -56,9 +56,44 @@ def _held_for_refund(lines: list[OrderLine]) -> dict[int, int]:
     return {ln.pk: min(ln.to_ship, held.get(ln.pk, 0)) for ln in lines}
 
 
+def _refuse_held(order: Order) -> None:
+    if order.fulfilment_hold:
+        raise Conflict(
+            _("Order %(number)s is on hold (%(hold)s) and cannot ship yet.")
+            % {"number": order.number, "hold": order.fulfilment_hold},
+            code="on_hold",
+            fields={"fulfilment_hold": order.fulfilment_hold},
+        )
+
+
+def release_fulfilment_hold(order_id: int, *, hold: str, actor: Actor) -> bool:
+    """Let a held order ship: the app that set `hold` at placement (a group buy that succeeded)
+    releases it. Idempotent: returns False when the order is not under this hold (released
+    already, or never held). A paid order's drop-ship lines become purchase orders now."""
+    if not actor.is_system:
+        authorize(actor, "orders.ship")
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if not hold or order.fulfilment_hold != hold:
+            return False
+        order.fulfilment_hold = ""
+        order.save(update_fields=["fulfilment_hold", "updated_at"])
+        if order.status == OrderStatus.PAID and not order.purchase_orders.exists():
+            create_purchase_orders(order, actor=actor)
+        audit.record(
+            actor,
+            "orders.hold_released",
+            obj=order,
+            summary=_("Fulfilment hold %(hold)s released") % {"hold": hold},
+        )
+    return True
+
+
 def shippable_quantities(order: Order) -> dict[int, int]:
-    """Units of each line that may ship now."""
+    """Units of each line that may ship now (none while the order is on a fulfilment hold)."""
     lines = list(order.lines.all())
+    if order.fulfilment_hold:
+        return {ln.pk: 0 for ln in lines}
     held = _held_for_refund(lines)
     return {ln.pk: max(0, ln.to_ship - held.get(ln.pk, 0)) for ln in lines}
 
@@ -98,6 +133,7 @@ def _ship(
         )
     if order.is_pickup:
         raise Conflict(_("Pickup orders are handed over at the store."), code="pickup_order")
+    _refuse_held(order)
     carrier, tracking_no = (carrier or "").strip(), (tracking_no or "").strip()
     if not carrier or not tracking_no:
         raise ValidationFailed(
@@ -177,6 +213,7 @@ def hand_over_pickup(order_id: int, *, actor: Actor, pickup_code: str) -> Order:
             raise Conflict(_("This order is delivered, not picked up."), code="not_pickup")
         if order.status != OrderStatus.PAID:
             raise Conflict(_("Only a paid pickup order can be handed over."), code="not_shippable")
+        _refuse_held(order)
         if (pickup_code or "").strip() != order.pickup_code:
             raise ValidationFailed(
                 _("The pickup code does not match."), fields={"pickup_code": _("wrong code")}

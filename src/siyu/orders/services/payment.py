@@ -86,9 +86,10 @@ def mark_paid(
         OrderLine.objects.filter(order_id=order.pk).update(
             paid_fen=F("amount_fen") - F("discount_fen")
         )
-        from .fulfilment import create_purchase_orders
+        if not order.fulfilment_hold:  # a held order's suppliers hear of it on release
+            from .fulfilment import create_purchase_orders
 
-        create_purchase_orders(order, actor=actor)
+            create_purchase_orders(order, actor=actor)
         events.publish(OrderPaid(order.pk, order.customer_id, amount_fen))
     return order
 

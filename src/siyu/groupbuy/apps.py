@@ -1,0 +1,73 @@
+from django.utils.translation import gettext_lazy as _
+
+from siyu.core.access import Role
+from siyu.core.apps import NavItem, SiyuAppConfig
+
+R = Role
+
+
+class GroupBuyConfig(SiyuAppConfig):
+    """Group buying (拼团): real members only, success at the N-th payment, automatic refunds."""
+
+    default = True
+    name = "siyu.groupbuy"
+    label = "groupbuy"
+    verbose_name = _("Group buying")
+    demo_priority = 70
+    nav = (
+        NavItem(
+            _("Group buys"), "groupbuy:activities", "groupbuy.view", section=_("Commerce"), order=40
+        ),
+        NavItem(
+            _("Live groups"), "groupbuy:groups", "groupbuy.view", section=_("Commerce"), order=41
+        ),
+    )
+    permissions = {
+        "groupbuy.view": {R.OPERATOR, R.ANALYST},
+        "groupbuy.manage": {R.OPERATOR},
+    }
+
+    def home_cards(self, actor) -> list[dict]:
+        if not actor.can("groupbuy.view"):
+            return []
+        from django.urls import reverse
+
+        from .models import Group, GroupStatus
+
+        return [
+            {
+                "label": _("Open groups"),
+                "value": Group.objects.filter(status=GroupStatus.OPEN).count(),
+                "hint": _("%(n)s succeeded today") % {"n": _succeeded_today()},
+                "url": reverse("groupbuy:groups"),
+            }
+        ]
+
+    def member_panels(self, actor) -> list[dict]:
+        if actor.kind != "customer":
+            return []
+        from django.urls import reverse
+
+        from .queries import my_groups
+
+        groups = my_groups(actor.customer_id, limit=3)
+        if not groups:
+            return []
+        return [
+            {
+                "title": _("My group buys"),
+                "template": "groupbuy/h5/_member_panel.html",
+                "context": {"groups": groups},
+                "order": 30,
+                "url": reverse("groupbuy_h5:mine"),
+            }
+        ]
+
+
+def _succeeded_today() -> int:
+    from django.utils import timezone
+
+    from .models import Group, GroupStatus
+
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return Group.objects.filter(status=GroupStatus.SUCCEEDED, succeeded_at__gte=start).count()
