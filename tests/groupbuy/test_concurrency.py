@@ -197,9 +197,12 @@ def test_100_buyers_racing_for_seats_never_overfill_a_group_and_every_failed_gro
     level = StockLevel.objects.get(sku=sku)
     assert level.reserved == Member.objects.filter(status=MemberStatus.SUCCEEDED).count()
     assert level.on_hand - level.reserved >= 0
-    assert Order.objects.filter(
-        group_membership__group__status=GroupStatus.FAILED, status=OrderStatus.PAID
-    ).count() == 0
+    assert (
+        Order.objects.filter(
+            group_membership__group__status=GroupStatus.FAILED, status=OrderStatus.PAID
+        ).count()
+        == 0
+    )
 
 
 def test_the_last_two_members_paying_at_the_same_instant_succeed_the_group_exactly_once():

@@ -154,9 +154,7 @@ def test_the_expiry_task_fails_the_group_at_its_deadline(run_tasks):
     DBTaskResult.objects.filter(task_path__endswith="expire_group_task").update(
         run_after=timezone.now() - timedelta(seconds=1)
     )
-    type(group).objects.filter(pk=group.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
-    )
+    type(group).objects.filter(pk=group.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     run_tasks()
     group.refresh_from_db()
     assert group.status == GroupStatus.FAILED
@@ -221,9 +219,7 @@ def test_a_payment_that_arrives_after_the_group_closed_is_refunded():
     group, _initiator = open_paid_group(activity)
     _c2, joined = join(group, activity)
     # the deadline passed, the timer has not run yet, and the member pays now
-    type(group).objects.filter(pk=group.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
-    )
+    type(group).objects.filter(pk=group.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     order = commerce.pay(joined.member.order)
     assert order.status == OrderStatus.PENDING_PAYMENT  # refused
     refund = Refund.objects.get(order_id=order.pk)
