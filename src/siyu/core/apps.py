@@ -56,6 +56,11 @@ class SiyuAppConfig(AppConfig):
         100); `url` optionally links the panel's title to a page of its own."""
         return []
 
+    def product_panels(self, actor, product) -> list[dict]:
+        """Panels on the H5 product page for `product` (a group buy running for it, a flash
+        sale...): [{"template", "context", "order"}]."""
+        return []
+
     def ready(self) -> None:
         from . import access
 

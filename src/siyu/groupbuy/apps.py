@@ -63,6 +63,21 @@ class GroupBuyConfig(SiyuAppConfig):
             }
         ]
 
+    def product_panels(self, actor, product) -> list[dict]:
+        """ "开团/参团" on the product page while a group buy runs for one of its SKUs."""
+        from .queries import offers_for_product
+
+        offers = offers_for_product(product.pk)
+        if not offers:
+            return []
+        return [
+            {
+                "template": "groupbuy/h5/_product_panel.html",
+                "context": {"offers": offers},
+                "order": 10,
+            }
+        ]
+
 
 def _succeeded_today() -> int:
     from django.utils import timezone

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from .models import (
     Activity,
+    ActivityItem,
     ActivityStatus,
     Group,
     GroupStatus,
@@ -114,3 +115,40 @@ def activity_figures(activities) -> list[ActivityFigures]:
             )
         )
     return out
+
+
+def offers_for_product(product_id: int, now=None) -> list[dict]:
+    """Running group buys with a SKU of this product: the lowest group price and how many groups
+    are open to join, for the product page."""
+    now = now or timezone.now()
+    rows = (
+        ActivityItem.objects.filter(
+            sku__product_id=product_id,
+            activity__status=ActivityStatus.ACTIVE,
+            activity__starts_at__lte=now,
+            activity__ends_at__gt=now,
+        )
+        .values("activity_id", "activity__title", "activity__group_size")
+        .annotate(price=Min("group_price_fen"))
+        .order_by("price")
+    )
+    open_counts = dict(
+        Group.objects.filter(
+            activity_id__in=[r["activity_id"] for r in rows],
+            status=GroupStatus.OPEN,
+            expires_at__gt=now,
+        )
+        .values("activity_id")
+        .annotate(n=Count("id"))
+        .values_list("activity_id", "n")
+    )
+    return [
+        {
+            "activity_id": r["activity_id"],
+            "title": r["activity__title"],
+            "group_size": r["activity__group_size"],
+            "group_price_fen": r["price"],
+            "open_groups": open_counts.get(r["activity_id"], 0),
+        }
+        for r in rows
+    ]

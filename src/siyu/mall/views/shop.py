@@ -20,7 +20,7 @@ from siyu.core.errors import DomainError, NotFound
 from siyu.orders import services as orders
 
 from ..picker import StockState, build_picker
-from ..sessions import page_of, shopper_required
+from ..sessions import page_of, shopper_actor, shopper_required
 from .common import cart_count, render_page
 
 PAGE_SIZE = 20
@@ -180,6 +180,7 @@ def product(request, product_id: int):
     context = {
         "title": product.title,
         "product": product,
+        "panels": _product_panels(request, product),
         "images": list(product.images.all()),
         "picker": picker,
         "quantity": quantity,
@@ -189,6 +190,18 @@ def product(request, product_id: int):
     if request.htmx and request.htmx.target == "buy-panel":
         return render_page(request, "mall/_buy_panel.html", context)
     return render_page(request, "mall/product.html", context)
+
+
+def _product_panels(request, product) -> list[str]:
+    """What other apps show on the product page (`SiyuAppConfig.product_panels`), rendered."""
+    from django.template.loader import render_to_string
+
+    from siyu.core.apps import siyu_configs
+
+    actor = shopper_actor(request)
+    panels = [panel for config in siyu_configs() for panel in config.product_panels(actor, product)]
+    panels.sort(key=lambda p: p.get("order", 100))
+    return [render_to_string(p["template"], p.get("context", {}), request=request) for p in panels]
 
 
 def _quantity(request) -> int:
