@@ -666,7 +666,15 @@ def usable_for(actor: Actor, quote) -> list[dict]:
             saves = shipping
             if not saves:
                 reason = "no_saving"
-        found.append({"held": held, "discount_fen": amount, "saves_fen": saves, "reason": reason})
+        found.append(
+            {
+                "held": held,
+                "discount_fen": amount,
+                "saves_fen": saves,
+                "reason": reason,
+                "reason_text": reason_text(reason) if reason else "",
+            }
+        )
     found.sort(key=lambda c: (bool(c["reason"]), -c["saves_fen"], c["held"].valid_until or now))
     return found
 

@@ -12,13 +12,16 @@ from django.utils.translation import gettext as _
 
 from siyu.catalog import services as catalog
 from siyu.core.errors import DomainError, NotFound
-from siyu.orders import pricing
+from siyu.marketing import services as marketing
 from siyu.orders import services as orders
 
 from .. import services
 from ..profile import shopper_profile
 from ..sessions import attribution_hints, shopper_required
 from .common import render_page
+
+# the shopper chose to use no coupon (an empty choice means "pick the best one for me")
+NO_COUPON = "none"
 
 
 def _int(value, default=None):
@@ -66,6 +69,7 @@ class _Request:
             "method": self.method,
             "store": self.store_id or "",
             "address": self.address_id or "",
+            "coupon": self.coupon,
         }
         params.update(changes)
         return urlencode({k: v for k, v in params.items() if v not in ("", None)})
@@ -96,16 +100,27 @@ def _context(request, wanted: _Request, errors: dict | None = None) -> dict:
         store_id=store_id if method == "pickup" else None,
         address=_order_address(method, address, contact_name, contact_phone),
         buyer_note=wanted.note,
-        context={"coupon_codes": [wanted.coupon]} if wanted.coupon else {},
+        context={},
         hints=attribution_hints(request),
         from_cart=wanted.from_cart,
     )
-    quote, problem = None, ""
+    quote, problem, coupon_options = None, "", []
     if items:
         try:
             quote = orders.quote(actor, checkout)
         except DomainError as exc:
             problem = exc.message
+    if quote is not None and not problem:
+        # the shopper's coupons priced against this order; on first view the best is chosen
+        coupon_options = marketing.usable_for(actor, quote)
+        if not wanted.coupon:
+            wanted.coupon = marketing.best_code(actor, quote) or NO_COUPON
+        if wanted.coupon != NO_COUPON:
+            checkout.context = {"coupon_codes": [wanted.coupon]}
+            try:
+                quote = orders.quote(actor, checkout)
+            except DomainError as exc:
+                problem = exc.message
     return {
         "title": _("Confirm order"),
         "wanted": wanted,
@@ -119,7 +134,8 @@ def _context(request, wanted: _Request, errors: dict | None = None) -> dict:
         "problem": problem,
         "errors": errors or {},
         "checkout": checkout,
-        "coupons_enabled": bool(pricing.adjusters()),
+        "coupon_options": coupon_options,
+        "no_coupon": NO_COUPON,
         "idempotency_key": request.POST.get("idempotency_key") or uuid.uuid4().hex,
         "address_book_url": f"{reverse('mall:addresses')}?"
         + urlencode({"next": f"{reverse('mall:checkout')}?{wanted.query(address='')}"}),
