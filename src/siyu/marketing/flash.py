@@ -221,6 +221,9 @@ def buy(
         return orders.place_order(actor, checkout, idempotency_key=idempotency_key)
     if not sale.is_live():
         raise _not_live(sale)
+    # the item row was just read: once the quota is gone, losers are answered without placing
+    if item.sold + quantity > item.quota:
+        raise sold_out()
     if not reservations.enabled():
         return orders.place_order(actor, checkout, idempotency_key=idempotency_key)
 
