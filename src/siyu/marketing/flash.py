@@ -236,7 +236,7 @@ def buy(
         reservations.release_token(sale.pk, item.pk, actor.customer_id, quantity, token)
         raise
     if placed.created:
-        reservations.settled(item.pk, token)
+        reservations.settled(sale.pk, item.pk, actor.customer_id, quantity, token)
     else:  # a concurrent request with the same key won; ours holds nothing in the database
         reservations.release_token(sale.pk, item.pk, actor.customer_id, quantity, token)
     return placed

@@ -233,17 +233,11 @@ def release_token(sale_id: int, item_id: int, customer_id: int, quantity: int, t
         return False
 
 
-def settled(item_id: int, token: str) -> None:
+def settled(sale_id: int, item_id: int, customer_id: int, quantity: int, token: str) -> None:
     """The admission became an order in the database: it is no longer pending."""
-    from .models import FlashSaleItem
-
     try:
-        sale_id = FlashSaleItem.objects.values_list("sale_id", flat=True).get(pk=item_id)
-        r = client()
-        pending = key_pending(sale_id, item_id)
-        for member in r.zscan_iter(pending, match=f"{token}|*", count=100):
-            r.zrem(pending, member[0])
-    except Exception:
+        client().zrem(key_pending(sale_id, item_id), f"{token}|{customer_id}|{quantity}")
+    except Exception:  # the reconcile job settles it later
         log.exception("could not settle flash-sale admission %s", token)
 
 
