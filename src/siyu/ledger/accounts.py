@@ -51,6 +51,7 @@ RECEIVABLE = "clawback_receivable"
 COMMISSION_EXPENSE = "commission_expense"
 CLAWBACK_WRITEOFF = "clawback_writeoff"
 CASH = "cash"
+REFERRAL_EXPENSE = "referral_expense"
 
 PURPOSES: dict[str, Purpose] = {
     p.code: p
@@ -63,6 +64,9 @@ PURPOSES: dict[str, Purpose] = {
         Purpose(COMMISSION_EXPENSE, AccountKind.EXPENSE, _("Commission expense"), platform=True),
         Purpose(CLAWBACK_WRITEOFF, AccountKind.EXPENSE, _("Clawbacks written off"), platform=True),
         Purpose(CASH, AccountKind.ASSET, _("Merchant funds (payouts)"), platform=True),
+        Purpose(
+            REFERRAL_EXPENSE, AccountKind.EXPENSE, _("Referral cashback expense"), platform=True
+        ),
     )
 }
 

@@ -33,7 +33,7 @@ ATTRIBUTION_KEY = "attribution"
 # Share-link parameters that credit a sale (a clerk's ?staff_ref=, a distributor's ?share_code=):
 # kept in the shopper's session from the visit and handed to the orders service at checkout,
 # whose resolvers validate them.
-ATTRIBUTION_PARAMS = ("staff_ref", "share_code")
+ATTRIBUTION_PARAMS = ("staff_ref", "share_code", "inv")
 ATTRIBUTION_DAYS = 7
 
 

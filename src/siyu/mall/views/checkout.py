@@ -43,6 +43,7 @@ class _Request:
         self.address_id = _int(data.get("address"))
         self.note = (data.get("note") or "").strip()[:200]
         self.coupon = (data.get("coupon") or "").strip()[:40]
+        self.use_points = data.get("use_points") == "1"
         self.pickup_name = (data.get("pickup_name") or "").strip()[:30]
         self.pickup_phone = (data.get("pickup_phone") or "").strip()[:20]
         # The confirmation page posts back exactly the items it showed ("sku:quantity"), so what
@@ -121,6 +122,13 @@ def _context(request, wanted: _Request, errors: dict | None = None) -> dict:
                 quote = orders.quote(actor, checkout)
             except DomainError as exc:
                 problem = exc.message
+    if quote is not None and not problem and wanted.use_points:
+        # points pay last, on what is left after the coupon (membership's `points` adjuster)
+        checkout.context = {**checkout.context, "use_points": True}
+        try:
+            quote = orders.quote(actor, checkout)
+        except DomainError as exc:
+            problem = exc.message
     return {
         "title": _("Confirm order"),
         "wanted": wanted,
