@@ -3,7 +3,6 @@ friend, through the real services; the books balance."""
 
 import io
 
-
 from siyu.core.demodata import DemoContext
 from siyu.ledger.checks import verify
 from siyu.membership.models import CardPlan, MemberCard, ReferralReward, Tier

@@ -45,6 +45,8 @@ class MemberPricing(pricing.PriceAdjuster):
             )
         tier, card = found.tier, found.card
         for line in lines:
+            if any(a.code == "flash_sale" for a in line.applied):
+                continue  # a flash-sale price is final: member discounts do not stack on it
             unit = line.payable_fen // line.quantity
             offers = []  # (price, source), tier first so that a tie does not use the card
             for source, holder in (("tier", tier), ("card", card)):

@@ -74,8 +74,8 @@ def save_plan(
         errors["duration_days"] = _("Between 1 and 3660 days.")
     if not 0 <= int(values.get("discount_percent") or 0) <= 90:
         errors["discount_percent"] = _("Between 0 and 90.")
-    if values.get("monthly_coupon_id") and not coupons.available():
-        errors["monthly_coupon_id"] = _("Coupons need the marketing app.")
+    if values.get("monthly_coupon_id") and not coupons.exists(values["monthly_coupon_id"]):
+        errors["monthly_coupon_id"] = _("No such coupon.")
     sku = None
     if plan_id is None:
         sku = Sku.objects.filter(code=(sku_code or "").strip()).first()

@@ -11,6 +11,7 @@ from siyu.core.access import Actor, authorize
 from siyu.core.errors import ValidationFailed
 
 from ..models import ProgramSettings, RewardKind
+from . import coupons
 
 SETTING_FIELDS = (
     "points_enabled",
@@ -73,6 +74,8 @@ def update_program(*, actor: Actor, **changes) -> ProgramSettings:
             errors["tier_window_days"] = _("Between 30 and 1096 days.")
         if row.referral_reward_kind == RewardKind.COUPON and not row.referral_coupon_id:
             errors["referral_coupon_id"] = _("Choose the coupon to give.")
+        elif row.referral_coupon_id and not coupons.exists(row.referral_coupon_id):
+            errors["referral_coupon_id"] = _("No such coupon.")
         for name in (
             "earn_min_order_fen",
             "referral_cashback_fen",

@@ -173,6 +173,18 @@ def reward_for_order(order_id: int, *, now: datetime | None = None) -> ReferralR
     if not (decided.points or decided.cashback_fen or decided.coupon):
         _give_up(referral, "cap_reached")
         return None
+    if decided.coupon and (
+        coupons.grant(
+            referral.referrer_id,
+            settings_row.referral_coupon_id,
+            source="membership.referral",
+            key=key,
+            actor=SYSTEM,
+        )
+        is None
+    ):
+        _give_up(referral, "coupon_unavailable")
+        return None
     reward = ReferralReward.objects.create(
         referral=referral,
         referrer_id=referral.referrer_id,
@@ -201,14 +213,6 @@ def reward_for_order(order_id: int, *, now: datetime | None = None) -> ReferralR
             actor=SYSTEM,
             memo=order.number,
             source=("membership.referralreward", reward.pk),
-        )
-    if decided.coupon:
-        coupons.grant(
-            referral.referrer_id,
-            settings_row.referral_coupon_id,
-            source="membership.referral",
-            key=key,
-            actor=SYSTEM,
         )
     referral.status = ReferralStatus.REWARDED
     referral.note = "capped" if decided.capped else ""

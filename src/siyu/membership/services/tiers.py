@@ -248,8 +248,8 @@ def save_tier(*, actor: Actor, tier_id: int | None = None, **values) -> Tier:
         errors["min_spend_fen"] = _("Cannot be negative.")
     if not 100 <= int(values.get("points_multiplier_percent") or 100) <= 1000:
         errors["points_multiplier_percent"] = _("Between 100 and 1000.")
-    if values.get("coupon_id") and not coupons.available():
-        errors["coupon_id"] = _("Coupons need the marketing app.")
+    if values.get("coupon_id") and not coupons.exists(values["coupon_id"]):
+        errors["coupon_id"] = _("No such coupon.")
     rank = values.get("rank")
     clash = Tier.objects.filter(rank=rank).exclude(pk=tier_id)
     if clash.exists():
