@@ -380,5 +380,7 @@ def grant_monthly_coupons(*, now: datetime | None = None) -> int:
 
 def move_customer(merged_id: int, survivor_id: int) -> None:
     """A merge: cards and reminders follow the person."""
+    if not MemberCard.objects.filter(customer_id=merged_id).exists():
+        return
     MemberCard.objects.filter(customer_id=merged_id).update(customer_id=survivor_id)
     CardReminder.objects.filter(customer_id=merged_id).update(customer_id=survivor_id)

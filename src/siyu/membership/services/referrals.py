@@ -273,6 +273,8 @@ def visible_rewards(actor: Actor):
 def move_customer(merged_id: int, survivor_id: int) -> None:
     """A merge: referrals follow the person; a referral between the two records is dropped (it
     would now be a self-referral), and the survivor keeps only one referral as invitee."""
+    if not Referral.objects.filter(Q(referrer_id=merged_id) | Q(invitee_id=merged_id)).exists():
+        return
     Referral.objects.filter(
         Q(referrer_id=merged_id, invitee_id=survivor_id)
         | Q(referrer_id=survivor_id, invitee_id=merged_id)
