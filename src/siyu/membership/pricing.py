@@ -3,7 +3,8 @@
 * `MemberPricing` (order 10, before coupons): each line at the best of the member price (会员价)
   and the member discount that the customer's tier or valid card brings; free shipping when either
   brings it. Member-card SKUs are never discounted. The applied row's `ref` names the source
-  (`tier:{id}` or `card:{id}`), so a card's use is recorded when the order is paid.
+  (`tier:{id}` or `card:{id}`), so a card's use is recorded when the order is paid. Lines at a
+  flash-sale or group-buy price keep it.
 * `PointsRedemption` (order 90, after coupons): when the shopper asks (`use_points` in the
   checkout context), points pay part of the goods, within the programme's cap; the points are
   spent in `commit()`, inside the placement transaction, under the account's row lock, so a
@@ -20,6 +21,10 @@ from .models import MemberPrice
 from .services import benefits
 from .services import points as points_service
 from .services.program import program
+
+
+# Activity prices set before member pricing runs, which member discounts never stack on.
+FINAL_PRICES = frozenset({"flash_sale", "group_price"})
 
 
 class MemberPricing(pricing.PriceAdjuster):
@@ -45,8 +50,8 @@ class MemberPricing(pricing.PriceAdjuster):
             )
         tier, card = found.tier, found.card
         for line in lines:
-            if any(a.code == "flash_sale" for a in line.applied):
-                continue  # a flash-sale price is final: member discounts do not stack on it
+            if any(a.code in FINAL_PRICES for a in line.applied):
+                continue  # a flash-sale or group price is final: member discounts do not stack
             unit = line.payable_fen // line.quantity
             offers = []  # (price, source), tier first so that a tie does not use the card
             for source, holder in (("tier", tier), ("card", card)):
