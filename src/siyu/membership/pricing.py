@@ -22,7 +22,6 @@ from .services import benefits
 from .services import points as points_service
 from .services.program import program
 
-
 # Activity prices set before member pricing runs, which member discounts never stack on.
 FINAL_PRICES = frozenset({"flash_sale", "group_price"})
 
