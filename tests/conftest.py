@@ -74,6 +74,14 @@ def _fail_missing_service(request):
     pytest.fail("a service this test needs is missing, and CI=true forbids skipping it")
 
 
+@pytest.fixture(autouse=True)
+def analytics_dir(settings, tmp_path):
+    """Every test gets its own analytics directory (snapshot, segment index, locks): tests that
+    shared var/analytics/ used to see each other's snapshots, and xdist workers raced on them."""
+    settings.SIYU_ANALYTICS_DIR = str(tmp_path / "analytics")
+    return tmp_path / "analytics"
+
+
 # --- staff -----------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""A small brand's customers and orders, and a snapshot directory per test."""
+"""A small brand's customers and orders (tests/conftest.py gives each test its own snapshot)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,6 @@ import pytest
 from django.utils import timezone
 
 _numbers = count(1)
-
-
-@pytest.fixture(autouse=True)
-def analytics_dir(settings, tmp_path):
-    settings.SIYU_ANALYTICS_DIR = str(tmp_path / "analytics")
-    return tmp_path / "analytics"
 
 
 @dataclass

@@ -109,3 +109,9 @@ def test_chunked_reads_survive_columns_that_start_with_nulls(shop, monkeypatch):
     refresh()
     assert query("SELECT count(city), count(opted_out_at), count(*) FROM customers") == [(5, 0, 5)]
     assert query("SELECT count(*) FROM customers WHERE city = '杭州'") == [(2,)]
+
+
+def test_each_test_has_its_own_analytics_directory(analytics_dir, tmp_path):
+    from siyu.analytics import conf
+
+    assert conf.analytics_dir() == analytics_dir == tmp_path / "analytics"

@@ -1,7 +1,6 @@
 """The dashboards read the same small brand as the segment tests."""
 
 from tests.segments.conftest import (  # noqa: F401  (fixtures)
-    analytics_dir,
     everyone,
     snapshot_of,
     tag_group,

@@ -14,12 +14,6 @@ from siyu.core.access import Actor, Role
 _numbers = count(1)
 
 
-@pytest.fixture(autouse=True)
-def analytics_dir(settings, tmp_path):
-    settings.SIYU_ANALYTICS_DIR = str(tmp_path / "analytics")
-    return tmp_path / "analytics"
-
-
 class World:
     """Customers and orders made through the ORM (the code under test reads them in bulk)."""
 
