@@ -212,3 +212,64 @@ def test_clv_is_purchases_times_spend_and_discounting_lowers_it(cdnow, cdnow_fit
     )
     assert np.all(discounted <= plain + 1e-12)
     assert np.all(discounted >= plain / 1.01**12 - 1e-12)
+
+
+def test_gradients_are_exact_on_a_day_grid_with_weights():
+    # whole days: many customers share T and t_x, so the likelihood runs on the time grid
+    rng = np.random.default_rng(5)
+    n = 3000
+    x = rng.poisson(1.5, n).astype(float)
+    T = rng.integers(1, 120, n).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.uniform(0, 1, n) * (T + 1)), 0.0)
+    w = rng.integers(1, 4, n).astype(float)
+    data = clv._BgNbdData(x, t_x, T, w)
+    assert data.grid.size <= 121
+    for theta in (np.log([0.7, 6.0, 0.9, 2.5]), np.log([2.0, 40.0, 0.3, 0.8])):
+        err = check_grad(
+            lambda t: clv._bgnbd_nll_and_grad(t, data)[0],
+            lambda t: clv._bgnbd_nll_and_grad(t, data)[1],
+            theta,
+        )
+        assert err < 1e-5
+        nll = clv._bgnbd_nll_and_grad(theta, data)[0]
+        per_customer = clv.bgnbd_log_likelihood(clv.BgNbdParams(*np.exp(theta)), x, t_x, T)
+        assert nll == pytest.approx(-np.dot(w, per_customer) / w.sum(), rel=1e-12)
+
+
+def test_distinct_triples_give_back_every_customer():
+    rng = np.random.default_rng(8)
+    x = rng.poisson(1, 5000).astype(float)
+    T = rng.integers(0, 400, 5000).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.uniform(0, 1, 5000) * (T + 1)), 0.0)
+    for unit in (1.0, 7.0):  # whole days (packed keys) and weeks (fractions)
+        ux, ut, uT, counts, inverse = clv.distinct_triples(x, t_x / unit, T / unit)
+        assert ux.size < x.size and counts.sum() == x.size
+        np.testing.assert_array_equal(ux[inverse], x)
+        np.testing.assert_array_equal(ut[inverse], t_x / unit)
+        np.testing.assert_array_equal(uT[inverse], T / unit)
+
+
+def test_fit_and_predict_equals_the_per_customer_computation(cdnow, cdnow_fit, cdnow_spend):
+    x, t_x, T = cdnow
+    gx, m = cdnow_spend  # the same 2,357 customers, in the same order
+    assert np.array_equal(gx, x)
+    value = clv.fit_and_predict(x, t_x, T, np.where(x > 0, m, np.nan), horizons=(13, 52))
+    assert value.distinct_triples < x.size
+    bg = value.bgnbd
+    for name in ("r", "alpha", "a", "b"):
+        assert getattr(bg, name) == pytest.approx(getattr(cdnow_fit, name), rel=1e-6)
+    assert value.gamma_gamma.p == pytest.approx(clv.fit_gamma_gamma(x, m).p, rel=1e-6)
+    np.testing.assert_allclose(value.p_alive, clv.probability_alive(bg, x, t_x, T), rtol=1e-12)
+    for h in (13, 52):
+        expected = clv.expected_purchases(bg, h, x, t_x, T)
+        np.testing.assert_allclose(value.expected_purchases[h], expected, rtol=1e-12)
+        np.testing.assert_allclose(value.value[h], expected * value.expected_spend, rtol=1e-12)
+    spend = clv.expected_average_spend(value.gamma_gamma, x, m)
+    np.testing.assert_allclose(value.expected_spend, spend, rtol=1e-12)
+
+
+def test_fit_and_predict_without_repeat_buyers_says_why():
+    value = clv.fit_and_predict([0, 0, 0], [0, 0, 0], [3, 5, 9], [np.nan] * 3)
+    assert value.bgnbd is None and "repeat purchase" in value.bgnbd_error
+    assert value.gamma_gamma is None and value.gamma_gamma_error
+    assert np.isnan(value.p_alive).all() and np.isnan(value.value[365.0]).all()

@@ -105,31 +105,41 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class _BgNbdData:
-    """The summary arranged for fast likelihood evaluation: x-only terms per distinct x, and
-    preallocated work arrays so an evaluation allocates nothing per customer (fresh large arrays
-    cost page faults that dominate the arithmetic)."""
+    """The summary arranged for fast likelihood evaluation.
+
+    * terms that depend only on x are evaluated once per distinct x;
+    * ``T`` and ``t_x`` take few distinct values (whole days or weeks), so ``log(alpha + T)`` and
+      ``1/(alpha + T)`` are evaluated on that small grid and gathered, and the sums over all
+      customers of ``(r + x) log(alpha + T)`` collapse to sums over the grid;
+    * only the drop-out term of repeat buyers needs one pass per customer (or distinct triple),
+      into preallocated work arrays (fresh large arrays cost page faults that dominate the
+      arithmetic).
+    """
 
     def __init__(self, x, t_x, T, weights=None):
-        self.x = x
-        self.t_x = t_x
-        self.T = T
-        self.w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
-        self.wx = self.w * x
-        self.total = float(self.w.sum())
+        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.total = float(w.sum())
         # distinct frequencies and their (weighted) counts for the x-only terms
-        self.ux, inverse = np.unique(x, return_inverse=True)
-        self.ux_w = np.bincount(inverse, weights=self.w)
-        self.repeat = x > 0
-        # index of each repeater's x among the distinct x values
-        self.xr_index = inverse[self.repeat]
-        self.xr = x[self.repeat]
-        self.txr = t_x[self.repeat]
-        self.Tr = T[self.repeat]
-        self.wr = self.w[self.repeat]
-        self.sum_wx = float(self.wx.sum())
-        self._n = np.empty((2, x.size))
-        self._r = np.empty((7, self.xr.size))
-        self._mask = np.empty(self.xr.size, dtype=bool)
+        self.ux, x_index = np.unique(x, return_inverse=True)
+        self.ux_w = np.bincount(x_index, weights=w)
+        self.ux_repeat = self.ux > 0
+        # the time grid: every distinct value of T and of the repeaters' t_x
+        repeat = x > 0
+        self.grid, g_index = np.unique(np.concatenate([T, t_x[repeat]]), return_inverse=True)
+        T_index, t_index = g_index[: x.size], g_index[x.size :]
+        size = self.grid.size
+        # everyone: -(r + x) log(alpha + T) = -(r W_g + WX_g) log(alpha + g) summed over the grid
+        self.T_w = np.bincount(T_index, weights=w, minlength=size)
+        self.T_wx = np.bincount(T_index, weights=w * x, minlength=size)
+        # repeaters, one entry each
+        self.xr = x[repeat]
+        self.wr = w[repeat]
+        self.xr_index = x_index[repeat]
+        self.Tr_index = T_index[repeat]
+        self.tr_index = t_index
+        self.nr = self.xr.size
+        self._r = np.empty((3, self.nr))
+        self._m = np.empty(self.nr)
 
 
 def _bgnbd_nll_and_grad(theta: np.ndarray, d: _BgNbdData) -> tuple[float, np.ndarray]:
@@ -151,57 +161,54 @@ def _bgnbd_nll_and_grad(theta: np.ndarray, d: _BgNbdData) -> tuple[float, np.nda
     psi_ab = digamma(a + b)
     g_a = _dot(uw, psi_ab - digamma(a + b + ux))
     g_b = _dot(uw, psi_ab + digamma(b + ux) - digamma(b) - digamma(a + b + ux))
-    with np.errstate(divide="ignore"):
-        log_bx1_u = np.log(b + ux - 1.0)  # x = 0 is never looked up
-        inv_bx1_u = 1.0 / (b + ux - 1.0)
+    # log and reciprocal of b + x - 1 for repeaters (x = 0 is never looked up; left at 0)
+    bx1 = b + ux[d.ux_repeat] - 1.0
+    log_bx1_u = np.zeros_like(ux)
+    log_bx1_u[d.ux_repeat] = np.log(bx1)
+    inv_bx1_u = np.zeros_like(ux)
+    inv_bx1_u[d.ux_repeat] = 1.0 / bx1
 
-    # everyone: -(r+x) log(alpha+T), still alive at T
-    log_aT, inv_aT = d._n
-    np.add(d.T, alpha, out=log_aT)
-    np.reciprocal(log_aT, out=inv_aT)
-    np.log(log_aT, out=log_aT)
-    ll -= r * _dot(d.w, log_aT) + _dot(d.wx, log_aT)
-    g_r -= _dot(d.w, log_aT)
-    g_alpha -= r * _dot(d.w, inv_aT) + _dot(d.wx, inv_aT)
+    # everyone: -(r+x) log(alpha+T), still alive at T; on the time grid
+    ag = d.grid + alpha
+    log_ag = np.log(ag)
+    inv_ag = 1.0 / ag
+    coef = r * d.T_w + d.T_wx
+    ll -= _dot(coef, log_ag)
+    g_r -= _dot(d.T_w, log_ag)
+    g_alpha -= _dot(coef, inv_ag)
 
-    # repeaters may also have died right after their last purchase:
-    # log(A3 + A4) = log A3 + softplus(diff), and the A4 branch has weight w4 = sigmoid(diff)
-    lt, lx, diff, e, sp, w4, rx = d._r
-    np.add(d.Tr, alpha, out=lt)
-    np.log(lt, out=lt)
-    np.add(d.txr, alpha, out=lx)
-    np.log(lx, out=lx)
-    np.subtract(lt, lx, out=lt)  # log((alpha+T)/(alpha+t_x))
-    np.add(d.xr, r, out=rx)
-    np.multiply(lt, rx, out=diff)
-    np.take(log_bx1_u, d.xr_index, out=e)
-    np.subtract(diff, e, out=diff)
-    diff += np.log(a)
-    np.abs(diff, out=e)
-    np.negative(e, out=e)
-    np.exp(e, out=e)  # e = exp(-|diff|)
-    np.maximum(diff, 0.0, out=sp)
-    np.log1p(e, out=lx)
-    sp += lx
-    ll += _dot(d.wr, sp)
-    np.less(diff, 0.0, out=d._mask)
-    w4.fill(1.0)
-    np.copyto(w4, e, where=d._mask)
-    np.add(e, 1.0, out=sp)
-    np.divide(w4, sp, out=w4)
-    np.multiply(w4, d.wr, out=w4)  # weighted w4 from here on
-    g_r += _dot(w4, lt)
-    g_a += float(w4.sum()) / a
-    np.take(inv_bx1_u, d.xr_index, out=e)
-    g_b -= _dot(w4, e)
-    # alpha: the w4 share of the derivative moves from (alpha+T) to (alpha+t_x)
-    np.add(d.Tr, alpha, out=lt)
-    np.reciprocal(lt, out=lt)
-    np.add(d.txr, alpha, out=lx)
-    np.reciprocal(lx, out=lx)
-    np.subtract(lt, lx, out=lt)
-    np.multiply(lt, rx, out=lt)
-    g_alpha += _dot(w4, lt)
+    if d.nr:
+        # repeaters may also have died right after their last purchase:
+        # + softplus(diff), diff = log a - log(b+x-1) + (r+x) log((alpha+T)/(alpha+t_x));
+        # the derivative of softplus is w4 = sigmoid(diff), the weight of that branch
+        lt, diff, w4 = d._r
+        # take(mode="clip"): the default mode buffers `out` and costs 4x (indices are in range)
+        np.take(log_ag, d.Tr_index, out=lt, mode="clip")
+        lt -= np.take(log_ag, d.tr_index, out=diff, mode="clip")  # log((alpha+T)/(alpha+t_x))
+        np.add(d.xr, r, out=diff)
+        diff *= lt
+        diff -= np.take(log_bx1_u, d.xr_index, out=w4, mode="clip")
+        diff += np.log(a)
+        # softplus(diff) = max(diff, 0) + log1p(exp(-|diff|)) and sigmoid = exp(diff - softplus):
+        # plain exp/log1p run vectorised, several times faster than np.logaddexp or expit
+        np.abs(diff, out=w4)
+        np.negative(w4, out=w4)
+        np.exp(w4, out=w4)
+        np.log1p(w4, out=w4)
+        w4 += np.maximum(diff, 0.0, out=d._m)  # w4 = softplus(diff)
+        diff -= w4
+        ll += _dot(d.wr, w4)
+        np.exp(diff, out=w4)  # sigmoid(diff)
+        w4 *= d.wr  # weighted w4 from here on
+        g_r += _dot(w4, lt)
+        g_a += float(w4.sum()) / a
+        g_b -= _dot(np.bincount(d.xr_index, weights=w4, minlength=ux.size), inv_bx1_u)
+        # alpha: the w4 share of the derivative moves from (alpha+T) to (alpha+t_x)
+        np.add(d.xr, r, out=lt)
+        w4 *= lt  # w4 (r + x)
+        size = d.grid.size
+        g_alpha += _dot(np.bincount(d.Tr_index, weights=w4, minlength=size), inv_ag)
+        g_alpha -= _dot(np.bincount(d.tr_index, weights=w4, minlength=size), inv_ag)
 
     grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
     return -ll / d.total, -grad / d.total
@@ -253,12 +260,15 @@ def fit_bgnbd(
         raise InsufficientData("BG/NBD needs at least one customer with a repeat purchase")
     if not np.any(T_ > 0):
         raise InsufficientData("BG/NBD needs customers observed for some time (T > 0)")
-    data = _BgNbdData(x, t_x, T_, weights)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    if w.shape != x.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("weights must be non-negative counts, one per customer")
+    data = _BgNbdData(x, t_x, T_, w)
 
     if initial is None:
         # rates ~ Gamma(r, alpha) with mean r/alpha ~ observed repeat rate; drop-out Beta(1, 1)
-        mean_rate = max(float(np.average(x, weights=data.w)), 1e-3) / max(
-            float(np.average(T_, weights=data.w)), 1e-9
+        mean_rate = max(float(np.average(x, weights=w)), 1e-3) / max(
+            float(np.average(T_, weights=w)), 1e-9
         )
         initial = (1.0, 1.0 / mean_rate, 1.0, 1.0)
     theta0 = np.log(np.asarray(initial, dtype=np.float64))
@@ -519,3 +529,140 @@ def customer_lifetime_value(
         total += (cumulative - previous) / (1.0 + discount_rate) ** k
         previous = cumulative
     return total * spend
+
+
+# --- the whole pipeline -----------------------------------------------------------------------------
+
+
+def distinct_triples(frequency, recency, T) -> tuple[np.ndarray, ...]:
+    """The distinct (x, t_x, T) of a summary, how many customers share each, and each customer's
+    triple: ``(x, t_x, T, counts, inverse)`` with ``x[inverse] == frequency`` and so on.
+
+    Customers observed in whole days share triples often (everyone who bought once on the same
+    day has the same one), and the models only see the triple. Integer summaries are packed into
+    one int64 key, which sorts an order of magnitude faster than rows of floats.
+    """
+    x, t_x, T_ = _as_arrays(frequency, recency, T)
+    if x.size == 0:
+        empty = np.zeros(0)
+        return empty, empty, empty, empty, np.zeros(0, dtype=np.intp)
+    integral = all(np.array_equal(a, np.floor(a)) and a.min() >= 0 for a in (x, t_x, T_))
+    span_t, span_T = (t_x.max() + 1, T_.max() + 1) if integral else (0, 0)
+    if integral and (x.max() + 1) * span_t * span_T < 2.0**62:
+        key = (x.astype(np.int64) * int(span_t) + t_x.astype(np.int64)) * int(span_T)
+        key += T_.astype(np.int64)
+        keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        ux, rest = np.divmod(keys, int(span_t) * int(span_T))
+        ut, uT = np.divmod(rest, int(span_T))
+        return (
+            ux.astype(np.float64),
+            ut.astype(np.float64),
+            uT.astype(np.float64),
+            counts.astype(np.float64),
+            inverse.ravel(),
+        )
+    rows, inverse, counts = np.unique(
+        np.stack([x, t_x, T_], axis=1), axis=0, return_inverse=True, return_counts=True
+    )
+    return rows[:, 0], rows[:, 1], rows[:, 2], counts.astype(np.float64), inverse.ravel()
+
+
+@dataclass
+class CustomerValue:
+    """Both models fitted over all customers and their per-customer predictions, aligned with the
+    input arrays. Predictions are NaN where a model could not be fitted (see the errors)."""
+
+    bgnbd: BgNbdParams | None
+    gamma_gamma: GammaGammaParams | None
+    bgnbd_error: str
+    gamma_gamma_error: str
+    p_alive: np.ndarray
+    expected_purchases: dict[float, np.ndarray]
+    expected_spend: np.ndarray
+    value: dict[float, np.ndarray]  # expected purchases (discounted) x expected spend
+    distinct_triples: int
+    timings: dict[str, float]
+
+
+def fit_and_predict(
+    frequency,
+    recency,
+    T,
+    monetary=None,
+    *,
+    horizons=(90.0, 365.0),
+    discount_rate: float = 0.0,
+    discount_step: float | None = None,
+) -> CustomerValue:
+    """The CLV pipeline over a summary: BG/NBD fitted on the distinct (x, t_x, T) triples weighted
+    by their counts, Gamma-Gamma on the repeat buyers' average spend (``monetary``; leave it out
+    for purchases only), then P(alive), expected purchases and value for every horizon, computed
+    once per distinct triple and spread to the customers."""
+    import time
+
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 4)
+        clock = now
+
+    x, t_x, T_ = _as_arrays(frequency, recency, T)
+    n = x.size
+    ux, ut, uT, counts, inverse = distinct_triples(x, t_x, T_)
+    lap("distinct_triples")
+    bg = gg = None
+    bg_error = gg_error = ""
+    try:
+        bg = fit_bgnbd(ux, ut, uT, weights=counts)
+    except InsufficientData as exc:
+        bg_error = str(exc)
+    lap("bgnbd_fit")
+    if monetary is not None:
+        m = np.asarray(monetary, dtype=np.float64).ravel()
+        try:
+            gg = fit_gamma_gamma(x, m)
+        except InsufficientData as exc:
+            gg_error = str(exc)
+    else:
+        m = np.full(n, np.nan)
+        gg_error = "no amounts"
+    lap("gamma_gamma_fit")
+
+    nan = np.full(n, np.nan)
+    expected: dict[float, np.ndarray] = {}
+    discounted: dict[float, np.ndarray] = {}
+    if bg is not None:
+        p_alive = probability_alive(bg, ux, ut, uT)[inverse]
+        for h in horizons:
+            per_triple = expected_purchases(bg, h, ux, ut, uT)
+            expected[h] = per_triple[inverse]
+            if discount_rate > 0:
+                per_triple = customer_lifetime_value(
+                    bg, np.ones_like(ux), ux, ut, uT,
+                    horizon=h, discount_rate=discount_rate, step=discount_step,
+                )  # fmt: skip
+                discounted[h] = per_triple[inverse]
+            else:
+                discounted[h] = expected[h]
+    else:
+        p_alive = nan
+        expected = {h: nan for h in horizons}
+        discounted = expected
+    spend = expected_average_spend(gg, x, m) if gg is not None else nan
+    value = {h: discounted[h] * spend for h in horizons}
+    lap("predictions")
+    return CustomerValue(
+        bgnbd=bg,
+        gamma_gamma=gg,
+        bgnbd_error=bg_error,
+        gamma_gamma_error=gg_error,
+        p_alive=p_alive,
+        expected_purchases=expected,
+        expected_spend=spend,
+        value=value,
+        distinct_triples=int(ux.size),
+        timings=timings,
+    )

@@ -279,7 +279,7 @@ def score_snapshot(con: duckdb.DuckDBPyConnection, as_of: date) -> ScoringResult
     }
     result.figures = _figures(con)
     timer.lap("figures")
-    result.timings = timer.timings
+    result.timings = timer.timings | result.timings
     return result
 
 
@@ -294,101 +294,59 @@ def _grid_case() -> str:
 
 
 def _fit_models(con: duckdb.DuckDBPyConnection, result: ScoringResult) -> dict:
-    """Fit BG/NBD on the distinct (x, t, T) triples (weighted) and predict per triple; Gamma-Gamma
-    on the repeat buyers. Writes the temp table ``predictions``."""
+    """Fit BG/NBD (on the distinct (x, t, T) triples, weighted) and Gamma-Gamma (on the repeat
+    buyers), predict for every buyer, and write the temp table ``predictions``."""
     params: dict = {"unit": "day"}
-    triples = con.execute(
-        "SELECT x, t_days, age_days, count(*) AS n FROM agg GROUP BY ALL"
-    ).fetchnumpy()
-    x = triples["x"].astype(np.float64)
-    t_x = triples["t_days"].astype(np.float64)
-    T = triples["age_days"].astype(np.float64)
-    n = triples["n"].astype(np.float64)
-    bg = gg = None
-    try:
-        bg = clv.fit_bgnbd(x, t_x, T, weights=n)
-        params["bgnbd"] = bg.as_dict()
-    except clv.InsufficientData as exc:
-        params["bgnbd"] = {"error": str(exc)}
-    spend = con.execute("SELECT x, m_fen FROM agg WHERE x > 0 AND m_fen > 0").fetchnumpy()
-    try:
-        gg = clv.fit_gamma_gamma(
-            spend["x"].astype(np.float64), spend["m_fen"].astype(np.float64) / SPEND_UNIT_FEN
-        )
+    agg = con.execute("SELECT customer_id, x, t_days, age_days, m_fen FROM agg").fetchnumpy()
+    m = agg["m_fen"]
+    m = np.ma.filled(m.astype(np.float64), np.nan) if np.ma.isMaskedArray(m) else m
+    discount = conf.clv_discount_rate()
+    value = clv.fit_and_predict(
+        agg["x"].astype(np.float64),
+        agg["t_days"].astype(np.float64),
+        agg["age_days"].astype(np.float64),
+        np.asarray(m, dtype=np.float64) / SPEND_UNIT_FEN,
+        horizons=(HORIZON_SHORT_DAYS, HORIZON_LONG_DAYS),
+        discount_rate=(1 + discount) ** (30 / 365) - 1 if discount > 0 else 0.0,
+        discount_step=30,
+    )
+    bg, gg = value.bgnbd, value.gamma_gamma
+    params["bgnbd"] = bg.as_dict() if bg is not None else {"error": value.bgnbd_error}
+    if gg is not None:
         params["gamma_gamma"] = gg.as_dict() | {"currency": "yuan"}
-    except clv.InsufficientData as exc:
-        params["gamma_gamma"] = {"error": str(exc)}
-
+    else:
+        params["gamma_gamma"] = {"error": value.gamma_gamma_error}
+    params["distinct_triples"] = value.distinct_triples
+    result.timings.update({f"models.{k}": v for k, v in value.timings.items()})
     if bg is not None:
-        per_triple = pa.table(
-            {
-                "x": triples["x"],
-                "t_days": triples["t_days"],
-                "age_days": triples["age_days"],
-                "p_alive": clv.probability_alive(bg, x, t_x, T),
-                "exp_short": clv.expected_purchases(bg, HORIZON_SHORT_DAYS, x, t_x, T),
-                "exp_long": clv.expected_purchases(bg, HORIZON_LONG_DAYS, x, t_x, T),
-            }
-        )
-        discount = conf.clv_discount_rate()
-        if discount > 0:
-            monthly = (1 + discount) ** (30 / 365) - 1
-            disc = {
-                name: clv.customer_lifetime_value(
-                    bg, np.ones_like(x), x, t_x, T, horizon=h, discount_rate=monthly, step=30
-                )
-                for name, h in (
-                    ("disc_short", HORIZON_SHORT_DAYS),
-                    ("disc_long", HORIZON_LONG_DAYS),
-                )
-            }
-        else:
-            disc = {"disc_short": per_triple["exp_short"], "disc_long": per_triple["exp_long"]}
-        per_triple = per_triple.append_column("disc_short", pa.array(disc["disc_short"]))
-        per_triple = per_triple.append_column("disc_long", pa.array(disc["disc_long"]))
-        con.execute("CREATE OR REPLACE TEMP MACRO finite(v) AS CASE WHEN isfinite(v) THEN v END")
-        con.register("_triples", per_triple)
-        buyers = con.execute(
-            "SELECT customer_id, x, m_fen FROM agg ORDER BY customer_id"
-        ).fetchnumpy()
-        if gg is not None:
-            m = np.nan_to_num(buyers["m_fen"].astype(np.float64) / SPEND_UNIT_FEN, nan=0.0)
-            spend_fen = clv.expected_average_spend(gg, buyers["x"].astype(np.float64), m)
-            spend_fen = spend_fen * SPEND_UNIT_FEN
-        else:
-            spend_fen = np.full(buyers["customer_id"].shape, np.nan)
-        con.register(
-            "_spend",
-            pa.table({"customer_id": buyers["customer_id"], "spend_fen": pa.array(spend_fen)}),
-        )
-        try:
-            con.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE predictions AS
-                SELECT a.customer_id,
-                       finite(t.p_alive) AS p_alive,
-                       finite(t.exp_short) AS exp_short,
-                       finite(t.exp_long) AS exp_long,
-                       finite(s.spend_fen) AS spend_fen,
-                       finite(t.disc_short * s.spend_fen) AS clv_short_fen,
-                       finite(t.disc_long * s.spend_fen) AS clv_long_fen
-                FROM agg a
-                JOIN _triples t USING (x, t_days, age_days)
-                JOIN _spend s ON s.customer_id = a.customer_id
-                """
-            )
-        finally:
-            con.unregister("_triples")
-            con.unregister("_spend")
         params["expected_purchases_new_customer_365d"] = clv.expected_purchases_new_customer(
             bg, HORIZON_LONG_DAYS
         )
-    else:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE predictions AS SELECT customer_id, NULL::DOUBLE AS p_alive,"
-            " NULL::DOUBLE AS exp_short, NULL::DOUBLE AS exp_long, NULL::DOUBLE AS spend_fen,"
-            " NULL::DOUBLE AS clv_short_fen, NULL::DOUBLE AS clv_long_fen FROM agg"
-        )
+    spend_fen = value.expected_spend * SPEND_UNIT_FEN
+    columns = {
+        "customer_id": agg["customer_id"],
+        "p_alive": value.p_alive,
+        "exp_short": value.expected_purchases[HORIZON_SHORT_DAYS],
+        "exp_long": value.expected_purchases[HORIZON_LONG_DAYS],
+        "spend_fen": spend_fen,
+        "clv_short_fen": value.value[HORIZON_SHORT_DAYS] * SPEND_UNIT_FEN,
+        "clv_long_fen": value.value[HORIZON_LONG_DAYS] * SPEND_UNIT_FEN,
+    }
+    predictions = pa.table(
+        {
+            name: (
+                pa.array(col)
+                if name == "customer_id"
+                else pa.array(col, mask=~np.isfinite(col), type=pa.float64())
+            )
+            for name, col in columns.items()
+        }
+    )
+    con.register("_predictions", predictions)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE predictions AS SELECT * FROM _predictions")
+    finally:
+        con.unregister("_predictions")
     return params
 
 
