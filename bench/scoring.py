@@ -294,10 +294,9 @@ def phase_score(workdir: Path) -> dict:
 
     assert CustomerScore.objects.count() == run.customers, "every customer's score is stored"
     timings = run.figures["timings"]
-    ours = sum(timings[k] for k in ("purchase_days", "customer_aggregates", "bgnbd_gamma_gamma"))
     return {
         "seconds_total": seconds,
-        "seconds_bgnbd_pipeline": ours,
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "timings": timings,
         "customers": run.customers,
         "buyers": run.buyers,
@@ -309,68 +308,149 @@ def phase_score(workdir: Path) -> dict:
     }
 
 
-def phase_lifetimes(workdir: Path) -> dict:
+def load_transactions(workdir: Path):
+    """The input both CLV pipelines start from, in memory and not timed: one row per purchase
+    (customer, day, amount in yuan) of the customers the nightly run scores, as an Arrow table."""
+    setup_django(workdir)
+    from siyu.analytics import snapshot
+
+    con = snapshot.connect()
+    try:
+        return con.execute(
+            "SELECT customer_id AS customer, day, net_fen / 100.0 AS amount FROM purchases "
+            "WHERE day <= ?::DATE AND customer_id IN "
+            "(SELECT id FROM customers WHERE merged_into_id IS NULL AND erased_at IS NULL)",
+            [AS_OF],
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+HORIZONS = (90, 365)
+
+
+def ours_from_transactions(tx: pa.Table) -> tuple[dict, dict, object]:
+    """siyu: the DuckDB summary of the in-memory Arrow table, then `clv.fit_and_predict` (both
+    fits, P(alive), expected purchases for 90 and 365 days, expected spend, CLV)."""
+    import duckdb
+
+    from siyu.analytics import clv
+    from siyu.analytics.summary import customer_summary
+
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    con.register("tx", tx)
+    summary = customer_summary(con, "tx", calibration_end=AS_OF, unit="day")
+    con.close()
+    t1 = time.perf_counter()
+    value = clv.fit_and_predict(
+        summary.frequency, summary.recency, summary.T, summary.monetary, horizons=HORIZONS
+    )
+    t2 = time.perf_counter()
+    assert np.isfinite(value.p_alive).all() and np.isfinite(value.value[365]).any()
+    timings = {"summary": t1 - t0, "models": t2 - t1, "total": t2 - t0} | {
+        f"models.{k}": v for k, v in value.timings.items()
+    }
+    params = value.bgnbd.as_dict() | value.gamma_gamma.as_dict()
+    return timings, {k: params[k] for k in ("r", "alpha", "a", "b", "p", "q", "gamma")}, summary
+
+
+def lifetimes_from_transactions(tx_pd) -> tuple[dict, dict, object]:
+    """lifetimes 0.11: the same steps on the same purchases, as a pandas DataFrame."""
+    import pandas as pd
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    t0 = time.perf_counter()
+    summary = summary_data_from_transaction_data(
+        tx_pd, "customer", "day", monetary_value_col="amount",
+        observation_period_end=pd.Timestamp(AS_OF), freq="D",
+    )  # fmt: skip
+    t1 = time.perf_counter()
+    f, r, T = summary["frequency"], summary["recency"], summary["T"]
+    bgf = BetaGeoFitter().fit(f, r, T)
+    t2 = time.perf_counter()
+    repeat = summary[(f > 0) & (summary["monetary_value"] > 0)]
+    ggf = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+    t3 = time.perf_counter()
+    alive = bgf.conditional_probability_alive(f, r, T)
+    spend = ggf.conditional_expected_average_profit(f, summary["monetary_value"])
+    clv = {
+        h: bgf.conditional_expected_number_of_purchases_up_to_time(h, f, r, T) * spend
+        for h in HORIZONS
+    }
+    t4 = time.perf_counter()
+    assert np.isfinite(np.asarray(alive)).all() and np.isfinite(np.asarray(clv[365])).any()
+    timings = {
+        "summary": t1 - t0, "bgnbd_fit": t2 - t1, "gamma_gamma_fit": t3 - t2, "predict": t4 - t3,
+        "models": t4 - t1, "total": t4 - t0,
+    }  # fmt: skip
+    params = dict(bgf.params_) | {
+        "p": ggf.params_["p"], "q": ggf.params_["q"], "gamma": ggf.params_["v"],
+    }  # fmt: skip
+    return timings, {k: float(v) for k, v in params.items()}, summary
+
+
+def phase_compare(workdir: Path) -> dict:
+    """The BG/NBD + Gamma-Gamma pipeline, siyu against lifetimes, from the same in-memory
+    transactions and through the same steps; siyu runs before and after lifetimes (the machine's
+    load drifts) and its mean counts. Then both models alone on lifetimes' own summary table."""
     import warnings
 
     import pandas as pd
 
-    setup_django(workdir)
-    from siyu.analytics import snapshot
-
     warnings.filterwarnings("ignore")
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
-    from lifetimes.utils import summary_data_from_transaction_data
+    import lifetimes  # noqa: F401  (import cost is not part of either pipeline)
+    import scipy.optimize  # noqa: F401
 
-    con = snapshot.connect()
-    tx = con.execute(
-        "SELECT customer_id, day, net_fen / 100.0 AS amount FROM purchases "
-        "WHERE day <= ?::DATE AND customer_id IN "
-        "(SELECT id FROM customers WHERE merged_into_id IS NULL)",
-        [AS_OF],
-    ).fetch_df()
-    con.close()
-    tx["day"] = pd.to_datetime(tx["day"])
-    log(f"lifetimes: {len(tx):,} purchases loaded into pandas")
-    out: dict = {}
+    from siyu.analytics import clv
+
+    tx = load_transactions(workdir)
+    tx_pd = tx.to_pandas(date_as_object=False)  # day as datetime64, as lifetimes wants it
+    log(f"compare: {tx.num_rows:,} purchases in memory (Arrow for siyu, pandas for lifetimes)")
+    load_before = os.getloadavg()
+    ours_1, ours_params, _ = ours_from_transactions(tx)
+    log(f"siyu pipeline: {ours_1['total']:.2f}s")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # as siyu's fits run: fair to lifetimes
+        ref, ref_params, ref_summary = lifetimes_from_transactions(tx_pd)
+    log(f"lifetimes pipeline: {ref['total']:.2f}s")
+    ours_2, _, _ = ours_from_transactions(tx)
+    log(f"siyu pipeline again: {ours_2['total']:.2f}s")
+    ours = {k: (ours_1[k] + ours_2[k]) / 2 for k in ours_1}
+    # models only, both from lifetimes' summary table (same x, t_x, T and m to the bit)
+    f = ref_summary["frequency"].to_numpy(np.float64)
+    m = np.where(f > 0, ref_summary["monetary_value"].to_numpy(np.float64), np.nan)
     t0 = time.perf_counter()
-    summary = summary_data_from_transaction_data(
-        tx, "customer_id", "day", monetary_value_col="amount",
-        observation_period_end=pd.Timestamp(AS_OF), freq="D",
+    value = clv.fit_and_predict(
+        f, ref_summary["recency"].to_numpy(np.float64), ref_summary["T"].to_numpy(np.float64), m,
+        horizons=HORIZONS,
     )  # fmt: skip
-    t1 = time.perf_counter()
-    bgf = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
-    t2 = time.perf_counter()
-    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    ggf = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
-    t3 = time.perf_counter()
-    f, r, T = summary["frequency"], summary["recency"], summary["T"]
-    alive = bgf.conditional_probability_alive(f, r, T)
-    e90 = bgf.conditional_expected_number_of_purchases_up_to_time(90, f, r, T)
-    e365 = bgf.conditional_expected_number_of_purchases_up_to_time(365, f, r, T)
-    spend = ggf.conditional_expected_average_profit(f, summary["monetary_value"])
-    clv90, clv365 = e90 * spend, e365 * spend
-    t4 = time.perf_counter()
-    out["seconds_lifetimes"] = t4 - t0
-    out["lifetimes_timings"] = {
-        "summary": t1 - t0, "bgnbd_fit": t2 - t1, "gamma_gamma_fit": t3 - t2, "predict": t4 - t3,
-    }  # fmt: skip
-    out["lifetimes_params"] = dict(bgf.params_) | {
-        "p": ggf.params_["p"], "q": ggf.params_["q"], "gamma": ggf.params_["v"],
-    }  # fmt: skip
-    assert np.isfinite(np.asarray(alive)).all() and np.isfinite(np.asarray(clv365)).any()
-    del clv90
-    # plain pandas RFM: recency, frequency, monetary and quintile scores
-    t5 = time.perf_counter()
-    g = tx.groupby("customer_id").agg(
+    models_from_summary = time.perf_counter() - t0
+    assert value.bgnbd is not None and value.gamma_gamma is not None
+    # plain pandas RFM on the same purchases: recency, frequency, monetary and quintile scores
+    t0 = time.perf_counter()
+    g = tx_pd.groupby("customer").agg(
         last=("day", "max"), orders=("day", "size"), spend=("amount", "sum")
     )
     g["recency"] = (pd.Timestamp(AS_OF) - g["last"]).dt.days
     for col, asc in (("recency", False), ("orders", True), ("spend", True)):
         ranks = g[col].rank(method="min", ascending=asc)
         g[col[0] + "_score"] = 1 + np.floor(5 * (ranks - 1) / len(g)).astype(int)
-    out["seconds_pandas_rfm"] = time.perf_counter() - t5
-    out["lifetimes_peak_rss_mb"] = peak_rss_mb()
-    return out
+    pandas_rfm = time.perf_counter() - t0
+    return {
+        "purchases": tx.num_rows,
+        "ours": ours,
+        "ours_runs": [ours_1["total"], ours_2["total"]],
+        "ours_params": ours_params,
+        "lifetimes": ref,
+        "lifetimes_params": ref_params,
+        "ours_models_from_lifetimes_summary": models_from_summary,
+        "seconds_pandas_rfm": pandas_rfm,
+        "load_average": [round(v, 2) for v in load_before + os.getloadavg()],
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run_phase(name: str, workdir: Path) -> dict:
@@ -397,13 +477,11 @@ def main() -> None:
         default=os.environ.get("SIYU_BENCH_DATABASE_URL"),
         help=f"main database (default: a fresh {PG_DEFAULT} if reachable, else SQLite)",
     )
-    parser.add_argument("--phase", choices=["score", "lifetimes"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["score", "compare"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        result = (
-            phase_score(args.workdir) if args.phase == "score" else phase_lifetimes(args.workdir)
-        )
+        result = phase_score(args.workdir) if args.phase == "score" else phase_compare(args.workdir)
         print(json.dumps(result, default=str))
         return
     n = 100_000 if args.quick else args.customers
@@ -424,33 +502,47 @@ def main() -> None:
             "customers": n,
             "orders": orders,
             "seconds_total": round(ours["seconds_total"], 2),
-            "seconds_bgnbd_pipeline": round(ours["seconds_bgnbd_pipeline"], 3),
             "timings": ours["timings"],
             "peak_rss_mb": round(ours["peak_rss_mb"]),
+            "load_average_after_nightly": ours["load_average"],
             "bgnbd": {k: ours["bgnbd"][k] for k in ("r", "alpha", "a", "b")},
             "gamma_gamma": {k: ours["gamma_gamma"][k] for k in ("p", "q", "gamma")},
             "lifecycle": ours["lifecycle"],
             "rfm_groups": ours["rfm_groups"],
         }
         if not args.skip_lifetimes:
-            log("timing lifetimes + pandas on the same purchases")
-            ref = run_phase("lifetimes", workdir)
-            mine = result["bgnbd"] | result["gamma_gamma"]
-            diffs = {
-                k: abs(mine[k] - ref["lifetimes_params"][k]) / abs(ref["lifetimes_params"][k])
-                for k in mine
-            }
+            log("timing siyu's and lifetimes' CLV pipelines on the same purchases")
+            cmp = run_phase("compare", workdir)
+            mine, theirs = cmp["ours_params"], cmp["lifetimes_params"]
+            nightly = result["bgnbd"] | result["gamma_gamma"]
+
+            def rel(a: dict) -> dict:
+                return {k: abs(a[k] - theirs[k]) / abs(theirs[k]) for k in theirs}
+
+            diffs = rel(mine)
+            seconds_ours = cmp["ours"]["total"]
+            seconds_ref = cmp["lifetimes"]["total"]
             result |= {
-                "seconds_lifetimes": round(ref["seconds_lifetimes"], 2),
-                "lifetimes_timings": ref["lifetimes_timings"],
-                "seconds_pandas_rfm": round(ref["seconds_pandas_rfm"], 2),
-                "speedup_vs_lifetimes": round(
-                    ref["seconds_lifetimes"] / ours["seconds_bgnbd_pipeline"], 1
+                "purchases": cmp["purchases"],
+                "seconds_bgnbd_pipeline": round(seconds_ours, 3),
+                "bgnbd_pipeline_runs": [round(v, 3) for v in cmp["ours_runs"]],
+                "bgnbd_pipeline_timings": {k: round(v, 3) for k, v in cmp["ours"].items()},
+                "seconds_lifetimes": round(seconds_ref, 2),
+                "lifetimes_timings": {k: round(v, 3) for k, v in cmp["lifetimes"].items()},
+                "speedup_vs_lifetimes": round(seconds_ref / seconds_ours, 1),
+                "speedup_models_only": round(
+                    cmp["lifetimes"]["models"] / cmp["ours_models_from_lifetimes_summary"], 1
                 ),
-                "lifetimes_params": ref["lifetimes_params"],
+                "seconds_models_from_lifetimes_summary": round(
+                    cmp["ours_models_from_lifetimes_summary"], 3
+                ),
+                "seconds_pandas_rfm": round(cmp["seconds_pandas_rfm"], 2),
+                "lifetimes_params": theirs,
                 "relative_param_diff": diffs,
                 "max_relative_param_diff": max(diffs.values()),
-                "lifetimes_peak_rss_mb": round(ref["lifetimes_peak_rss_mb"]),
+                "max_relative_param_diff_nightly": max(rel(nightly).values()),
+                "compare_peak_rss_mb": round(cmp["peak_rss_mb"]),
+                "load_average_compare": cmp["load_average"],
             }
         result["targets_met"] = {
             "seconds_total_under_60": result["seconds_total"] < 60,

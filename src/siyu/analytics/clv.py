@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, hyp2f1
+from threadpoolctl import threadpool_limits
 
 # log-parameter bounds: e^-20 .. e^20 covers any unit of time or currency we use
 _LOG_BOUNDS = (-20.0, 20.0)
@@ -295,6 +296,13 @@ def _maximise(fun, theta0: np.ndarray, args: tuple):
     exact to the last digits without hundreds of line searches. Converged means a gradient below
     1e-7 per customer and no parameter pinned at a bound.
     """
+    # L-BFGS-B calls BLAS on vectors of four: with OpenBLAS's threads awake, every call pays a
+    # wake-up and the fit runs twice as long (much more on a busy machine). One thread it is.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _maximise_1(fun, theta0, args)
+
+
+def _maximise_1(fun, theta0: np.ndarray, args: tuple):
     bounds = [_LOG_BOUNDS] * len(theta0)
     result = minimize(
         fun,
