@@ -330,18 +330,14 @@ HORIZONS = (90, 365)
 
 
 def ours_from_transactions(tx: pa.Table) -> tuple[dict, dict, object]:
-    """siyu: the DuckDB summary of the in-memory Arrow table, then `clv.fit_and_predict` (both
-    fits, P(alive), expected purchases for 90 and 365 days, expected spend, CLV)."""
-    import duckdb
-
+    """siyu: the summary of the in-memory Arrow table (`summary.summarise_arrow`), then
+    `clv.fit_and_predict` (both fits, P(alive), expected purchases for 90 and 365 days, expected
+    spend, CLV)."""
     from siyu.analytics import clv
-    from siyu.analytics.summary import customer_summary
+    from siyu.analytics.summary import summarise_arrow
 
     t0 = time.perf_counter()
-    con = duckdb.connect()
-    con.register("tx", tx)
-    summary = customer_summary(con, "tx", calibration_end=AS_OF, unit="day")
-    con.close()
+    summary = summarise_arrow(tx, calibration_end=AS_OF, unit="day")
     t1 = time.perf_counter()
     value = clv.fit_and_predict(
         summary.frequency, summary.recency, summary.T, summary.monetary, horizons=HORIZONS
