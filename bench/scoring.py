@@ -8,16 +8,19 @@
    purchase ~ Beta, spend ~ Gamma-Gamma) over three years, with same-day double orders, cancelled
    and refunded orders, unknown costs (imported orders), 30 categories with their own cycles,
    referrals and pool membership; writes them straight into the columnar snapshot as Arrow, and
-   the customers into a fresh SQLite main database (the scores table points at them).
+   the customers into a fresh main database (PostgreSQL when reachable, else SQLite).
 2. In a fresh process, times `run_scoring()` exactly as the nightly job runs it: an incremental
    snapshot refresh (1% of customers changed), RFM, user value, BG/NBD + Gamma-Gamma fit and
    predictions, repurchase cycles, lifecycle, and the bulk write of every score row.
-3. In another fresh process, times the same BG/NBD + Gamma-Gamma pipeline with `lifetimes`
-   (summary from transactions, both fits, P(alive), expected purchases for 90 and 365 days,
-   expected spend, CLV) and a plain pandas RFM, on the same purchases.
+3. In another fresh process, loads the purchases once into memory (Arrow for siyu, the same rows
+   as a pandas DataFrame for lifetimes; not timed) and times the same CLV pipeline on both sides:
+   summary, BG/NBD fit, Gamma-Gamma fit, P(alive), expected purchases for 90 and 365 days,
+   expected spend, CLV. siyu runs before and after lifetimes (the mean counts); then both models
+   alone on lifetimes' own summary table, and a plain pandas RFM. docs/analytics.md, "Speed".
 
-The last line is JSON: seconds_total (whole nightly scoring), seconds_bgnbd_pipeline (ours),
-seconds_lifetimes, speedup_vs_lifetimes, max_relative_param_diff, peak_rss_mb (nightly process).
+The last line is JSON: seconds_total (whole nightly scoring), timings, peak_rss_mb (nightly
+process), seconds_bgnbd_pipeline (ours, from transactions), seconds_lifetimes,
+speedup_vs_lifetimes, speedup_models_only, max_relative_param_diff, load averages, targets_met.
 Set OPENBLAS_CORETYPE only if the machine needs it (see docs/analytics.md, "Benchmarking").
 """
 
