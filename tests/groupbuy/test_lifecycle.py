@@ -340,3 +340,14 @@ def test_activity_setup_names_the_bad_fields():
         "ends_at",
         f"items.{sku.pk}",
     }
+
+
+def test_a_group_in_its_last_minutes_takes_no_new_members():
+    activity = make_activity(size=3)
+    group, _ = open_paid_group(activity)
+    type(group).objects.filter(pk=group.pk).update(
+        expires_at=timezone.now() + timedelta(seconds=90)
+    )
+    c, who = shopper()
+    with pytest.raises(GroupClosed):
+        services.join_group(who, group.code, purchase(activity))

@@ -183,6 +183,9 @@ def test_console_pages_show_figures_and_live_groups(console_client, operator, ma
     groups = client.get("/console/groupbuy/groups/").content.decode()
     assert group.code in groups
     assert client.get(f"/console/groupbuy/groups/{group.pk}/").status_code == 200
+    order_page = client.get(f"/console/orders/{group.members.get().order_id}/").content.decode()
+    assert 'data-testid="order-group"' in order_page and group.code in order_page
+    assert 'data-testid="order-hold"' in order_page
     form = client.post(
         "/console/groupbuy/new/",
         {

@@ -63,6 +63,23 @@ class GroupBuyConfig(SiyuAppConfig):
             }
         ]
 
+    def order_panels(self, actor, order) -> list[dict]:
+        """On the console order page: the group this order's member belongs to."""
+        if order.channel != "group_buy" or not actor.can("groupbuy.view"):
+            return []
+        from .models import Member
+
+        member = Member.objects.filter(order_id=order.pk).select_related("group").first()
+        if member is None:
+            return []
+        return [
+            {
+                "title": _("Group buy"),
+                "template": "groupbuy/_order_panel.html",
+                "context": {"member": member, "group": member.group},
+            }
+        ]
+
     def product_panels(self, actor, product) -> list[dict]:
         """ "开团/参团" on the product page while a group buy runs for one of its SKUs."""
         from .queries import offers_for_product

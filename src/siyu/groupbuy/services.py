@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 SYSTEM = Actor.system("group-buy")
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 MAX_UNITS_PER_MEMBER = 10
+# A join needs time left to pay (the payment provider refuses a deadline under a minute away).
+JOIN_CUTOFF = timedelta(minutes=2)
 
 
 def system_actor(label: str = "group-buy") -> Actor:
@@ -430,7 +432,7 @@ def join_group(actor: Actor, code: str, purchase: Purchase) -> Joined:
         with transaction.atomic():
             group = Group.objects.select_for_update().get(pk=group.pk)
             now = timezone.now()
-            if group.status != GroupStatus.OPEN or group.expires_at <= now:
+            if group.status != GroupStatus.OPEN or group.expires_at - JOIN_CUTOFF <= now:
                 raise GroupClosed(_("This group is no longer open. Open a group of your own!"))
             if group.seats_taken >= group.size:
                 raise GroupFull(

@@ -96,7 +96,8 @@ def order_detail(request, order_id: int):
             "shippable": [(lines_by_id[pk], qty) for pk, qty in shippable.items() if qty > 0],
             "can_ship": actor.can("orders.ship")
             and order.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_SHIPPED)
-            and not order.is_imported,
+            and not order.is_imported
+            and not order.fulfilment_hold,
             "can_deliver": actor.can("orders.ship")
             and OrderStatus.DELIVERED in allowed
             and order.status == OrderStatus.SHIPPED,
