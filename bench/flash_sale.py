@@ -18,6 +18,7 @@
    holding more than the limit (over_limit), the item's counter and the stock reservation.
 
 orders_per_s = orders created / seconds from the first request to the last answer;
+sold_out_after_s = when the last order was answered (orders_per_s_until_sold_out from it);
 p99_ms / p50_ms = latency of every request (sent → answer), winners and losers alike.
 The last line is JSON with both modes, and redis_over_db = the ratio of their orders_per_s.
 The machine is shared: the load average while it ran is reported too.
@@ -237,7 +238,7 @@ def start_server(env: dict, port: int, workers: int, threads: int, logdir: Path)
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # booting four workers on a loaded two-core machine is slow
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
@@ -252,7 +253,7 @@ def start_server(env: dict, port: int, workers: int, threads: int, logdir: Path)
             raise SystemExit(f"gunicorn exited; see {log_file.name}")
         time.sleep(0.3)
     stop_server(proc, log_file)
-    raise SystemExit(f"gunicorn did not answer /console/healthz in 120 s; see {log_file.name}")
+    raise SystemExit(f"gunicorn did not answer /console/healthz in 300 s; see {log_file.name}")
 
 
 def stop_server(proc, log_file) -> None:
@@ -284,7 +285,8 @@ def request_bytes(port: int, path: str, session_key: str, cookie_name: str, key:
     return head.encode() + body
 
 
-async def _send(port: int, payload: bytes) -> tuple[int, float, bytes]:
+async def _send(port: int, payload: bytes) -> tuple[int, float, bytes, float]:
+    """(status, latency ms, body head, moment answered)."""
     started = time.perf_counter()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -293,13 +295,14 @@ async def _send(port: int, payload: bytes) -> tuple[int, float, bytes]:
         raw = await reader.read()
         writer.close()
     except OSError:
-        return 0, (time.perf_counter() - started) * 1000, b""
-    elapsed = (time.perf_counter() - started) * 1000
+        now = time.perf_counter()
+        return 0, (now - started) * 1000, b"", now
+    now = time.perf_counter()
     try:
         status = int(raw.split(b" ", 2)[1])
     except (IndexError, ValueError):
         status = 0
-    return status, elapsed, raw.partition(b"\r\n\r\n")[2][:300]
+    return status, (now - started) * 1000, raw.partition(b"\r\n\r\n")[2][:300], now
 
 
 async def burst(port: int, payloads: list[bytes], concurrency: int) -> tuple[list, float]:
@@ -311,7 +314,7 @@ async def burst(port: int, payloads: list[bytes], concurrency: int) -> tuple[lis
 
     started = time.perf_counter()
     results = await asyncio.gather(*(one(p) for p in payloads))
-    return results, time.perf_counter() - started
+    return [(s, ms, b, at - started) for s, ms, b, at in results], time.perf_counter() - started
 
 
 async def warm_up(port: int, n: int, cookie: str) -> None:
@@ -360,7 +363,7 @@ def run_mode(mode: str, args, base_env: dict, sku, buyers, logdir: Path) -> dict
         stop_server(proc, log_file)
     statuses: dict[str, int] = {}
     codes: dict[str, int] = {}
-    for status, _ms, body in results:
+    for status, _ms, body, _at in results:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
         if status == 409:
             try:
@@ -368,15 +371,19 @@ def run_mode(mode: str, args, base_env: dict, sku, buyers, logdir: Path) -> dict
             except (ValueError, KeyError, TypeError):
                 code = "unparsed"
             codes[code] = codes.get(code, 0) + 1
-    unexpected = [b for s, _ms, b in results if s not in (201, 409)][:3]
-    latencies = [ms for _s, ms, _b in results]
+    unexpected = [b for s, _ms, b, _at in results if s not in (201, 409)][:3]
+    latencies = [ms for _s, ms, _b, _at in results]
     created = statuses.get("201", 0)
+    sold_out_at = max((at for s, _ms, _b, at in results if s == 201), default=0.0)
     figures = check(sale, item, sku)
     out = {
         "orders": created,
         "orders_per_s": round(created / seconds, 1),
         "requests_per_s": round(len(results) / seconds, 1),
         "seconds": round(seconds, 2),
+        # the last order answered: how long the units lasted
+        "sold_out_after_s": round(sold_out_at, 2),
+        "orders_per_s_until_sold_out": round(created / sold_out_at, 1) if sold_out_at else 0,
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
         "statuses": statuses,
