@@ -21,9 +21,10 @@
    every paid member of a failed group refunded and confirmed (`refunds_missing`), success recorded
    once per group, stock never negative.
 
-The last line is JSON: shoppers, groups_succeeded, groups_failed, over_filled, refunds_missing,
-double_successes, orders, orders_per_s, payments_per_s, seconds_load, seconds_settle, stock_ok,
-and the load average (the machine is shared).
+The last line is JSON: shoppers, groups_succeeded, groups_failed, over_filled, refunds_missing
+(orders of failed groups whose confirmed refunds are less than the money that came in, by any
+path), refunded_more_than_paid, double_successes, orders, orders_per_s, payments_per_s,
+seconds_load, seconds_settle, stock_ok, and the load average (the machine is shared).
 """
 
 from __future__ import annotations
@@ -365,13 +366,13 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
-    from django.db.models import Count, Q
+    from django.db.models import Count, Q, Sum
     from django.utils import timezone
     from django_tasks_db.models import DBTaskResult
 
     from siyu.catalog.models import StockLevel
     from siyu.groupbuy.models import Group, GroupStatus, GroupStatusChange, Member, MemberStatus
-    from siyu.payments.models import DevTrade, Payment
+    from siyu.payments.models import DevTrade, Payment, Refund
 
     log(f"seeding {shoppers} shoppers")
     seeded = seed(shoppers, args.size, stock)
@@ -441,6 +442,7 @@ def main() -> None:
                     status__in=[MemberStatus.PAID, MemberStatus.PENDING_PAYMENT],
                 ).exists()
                 and not Member.objects.filter(status=MemberStatus.REFUNDING).exists()
+                and not Refund.objects.filter(status__in=["pending", "processing"]).exists()
             )
 
         wait_until(settled, 900, "failed groups to be refunded")
@@ -462,11 +464,23 @@ def main() -> None:
             .count()
         )
         failed = Group.objects.filter(status=GroupStatus.FAILED)
-        refunds_missing = (
-            Member.objects.filter(group__status=GroupStatus.FAILED, paid_at__isnull=False)
-            .exclude(status=MemberStatus.REFUNDED)
-            .count()
+        # money in and out per order of a failed group, whatever path it took: a member's refund
+        # through orders, or payments' automatic refund of money that arrived too late
+        failed_orders = Member.objects.filter(group__status=GroupStatus.FAILED).values("order_id")
+        paid_in = dict(
+            Payment.objects.filter(order_id__in=failed_orders, paid_at__isnull=False)
+            .values("order_id")
+            .annotate(total=Sum("amount_fen"))
+            .values_list("order_id", "total")
         )
+        paid_back = dict(
+            Refund.objects.filter(order_id__in=failed_orders, status="succeeded")
+            .values("order_id")
+            .annotate(total=Sum("amount_fen"))
+            .values_list("order_id", "total")
+        )
+        refunds_missing = sum(1 for pk, fen in paid_in.items() if paid_back.get(pk, 0) < fen)
+        refunded_twice = sum(1 for pk, fen in paid_back.items() if fen > paid_in.get(pk, 0))
         level = StockLevel.objects.get(sku_id=seeded["sku_id"])
         orders = Member.objects.count()
         payments = Member.objects.filter(paid_at__isnull=False).count()
@@ -481,6 +495,10 @@ def main() -> None:
             "succeeded_short": short,
             "double_successes": double,
             "refunds_missing": refunds_missing,
+            "refunded_more_than_paid": refunded_twice,
+            "late_payments_refunded": Refund.objects.filter(
+                order_id__in=failed_orders, origin="unapplied", status="succeeded"
+            ).count(),
             "members_refunded": Member.objects.filter(status=MemberStatus.REFUNDED).count(),
             "orders": orders,
             "orders_per_s": round(orders / seconds_load, 1),
