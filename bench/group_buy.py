@@ -421,7 +421,7 @@ def main() -> None:
                 status="pending", out_trade_no__in=paid_trades
             ).exists()
 
-        wait_until(payments_applied, 120, "payment notifications")
+        wait_until(payments_applied, 600, "payment notifications")
         seconds_confirm = time.monotonic()
 
         # the clock moves on: every open group's deadline is now, and so is its timer
