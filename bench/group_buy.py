@@ -343,6 +343,24 @@ def wait_until(check, seconds: float, what: str) -> bool:
     return False
 
 
+def wait_while_moving(check, progress, *, idle: float, cap: float, what: str) -> bool:
+    """Wait until `check()`; give up only when `progress()` has not changed for `idle` seconds
+    (the worker is stuck, not slow) or after `cap` seconds."""
+    started = last_change = time.monotonic()
+    seen = progress()
+    while time.monotonic() - started < cap:
+        if check():
+            return True
+        time.sleep(1)
+        now_seen = progress()
+        if now_seen != seen:
+            seen, last_change = now_seen, time.monotonic()
+        elif time.monotonic() - last_change > idle:
+            break
+    log(f"gave up waiting for {what}")
+    return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="300 shoppers, about a minute of load")
@@ -421,7 +439,13 @@ def main() -> None:
                 status="pending", out_trade_no__in=paid_trades
             ).exists()
 
-        wait_until(payments_applied, 600, "payment notifications")
+        wait_while_moving(
+            payments_applied,
+            lambda: DBTaskResult.objects.exclude(status="READY").count(),
+            idle=120,
+            cap=1800,
+            what="payment notifications",
+        )
         seconds_confirm = time.monotonic()
 
         # the clock moves on: every open group's deadline is now, and so is its timer
@@ -445,7 +469,12 @@ def main() -> None:
                 and not Refund.objects.filter(status__in=["pending", "processing"]).exists()
             )
 
-        wait_until(settled, 900, "failed groups to be refunded")
+        def finished_tasks() -> int:
+            return DBTaskResult.objects.exclude(status="READY").count()
+
+        wait_while_moving(
+            settled, finished_tasks, idle=180, cap=3600, what="failed groups to be refunded"
+        )
         seconds_settle = time.monotonic() - settle_started
         del seconds_confirm
 
