@@ -333,16 +333,6 @@ def play(base: str, seeded: dict, clients: int, outcome: Counter, lock) -> float
     return elapsed
 
 
-def wait_until(check, seconds: float, what: str) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.5)
-    log(f"gave up waiting for {what}")
-    return False
-
-
 def wait_while_moving(check, progress, *, idle: float, cap: float, what: str) -> bool:
     """Wait until `check()`; give up only when `progress()` has not changed for `idle` seconds
     (the worker is stuck, not slow) or after `cap` seconds."""
