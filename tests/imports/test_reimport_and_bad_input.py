@@ -154,6 +154,24 @@ def test_a_bad_line_rejects_its_whole_order_and_names_the_line(tmp_path, import_
     ]
 
 
+def test_an_unreadable_order_cell_on_a_later_row_rejects_the_order_too(tmp_path, import_file):
+    """Order-level cells repeat on every item row; a garbled copy is reported, never passed over."""
+    rows = [
+        tmall_row("2001", title="精华液"),  # line 2
+        tmall_row("2001", title="面霜", paid="abc"),  # 3: the paid amount repeated, garbled
+        tmall_row("2002"),  # 4: fine
+    ]
+    _job, report = import_file(_tmall(tmp_path, rows), "tmall")
+    assert report["orders_created"] == 1
+    assert report["rejected"] == [
+        {"line": 2, "reason": "order 2001 not imported: line 3 has an error"},
+        {"line": 3, "reason": report["rejected"][1]["reason"]},
+    ]
+    assert "bad amount" in report["rejected"][1]["reason"]
+    assert "买家实际支付金额" in report["rejected"][1]["reason"]
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["2002"]
+
+
 def test_rows_fixed_and_imported_again_are_imported_once(tmp_path, import_file):
     rows = [tmall_row("1001"), tmall_row("1002", paid="abc")]
     import_file(_tmall(tmp_path, rows, name="first.csv"), "tmall")

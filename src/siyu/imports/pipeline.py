@@ -430,6 +430,8 @@ class Importer:
         if draft is None:
             draft = batch[external_id] = Draft(external_id, number, {})
             self._read_order_values(number, row, draft)
+        else:
+            self._check_repeated_order_values(number, row, draft)
         draft.rows.append(number)
         try:
             draft.lines.append(self._read_line(number, row))
@@ -450,17 +452,7 @@ class Importer:
             for name, index, label in self.order_times:
                 v[name] = self._time_cell(row[index], label)
             for name, index, label in self.order_money:
-                value = row[index]
-                if value.__class__ is str:
-                    whole, dot, frac = value.partition(".")
-                    if whole.isdigit() and whole.isascii() and len(whole) <= 15:
-                        if not dot:
-                            v[name] = int(whole) * 100
-                            continue
-                        if frac.isdigit() and frac.isascii() and len(frac) <= 2:
-                            v[name] = int(whole) * 100 + int(frac.ljust(2, "0"))
-                            continue
-                v[name] = parse_fen(value, label=label)
+                v[name] = self._money_cell(row[index], label)
             if self.i_total_qty is not None:
                 v["total_quantity"] = parse_quantity(
                     row[self.i_total_qty], label=self.title_of["total_quantity"]
@@ -497,6 +489,30 @@ class Importer:
             v["receiver_address"] = " ".join([*parts, address]).strip()
         elif address:
             v["province"], v["city"], v["district"] = split_region(address)
+
+    @staticmethod
+    def _money_cell(value, label):
+        if value.__class__ is str:
+            whole, dot, frac = value.partition(".")
+            if whole.isdigit() and whole.isascii() and len(whole) <= 15:
+                if not dot:
+                    return int(whole) * 100
+                if frac.isdigit() and frac.isascii() and len(frac) <= 2:
+                    return int(whole) * 100 + int(frac.ljust(2, "0"))
+        return parse_fen(value, label=label)
+
+    def _check_repeated_order_values(self, number: int, row: list, draft: Draft) -> None:
+        """An order's later rows repeat its order-level cells (times, amounts). The first row's
+        are the ones used, but a later row whose repeated cell is unreadable is still a bad row:
+        it is reported, and rejects its order, rather than passing unseen."""
+        try:
+            self._time_cell(row[self.i_placed], self.title_of["placed_at"])
+            for _name, index, label in self.order_times:
+                self._time_cell(row[index], label)
+            for _name, index, label in self.order_money:
+                self._money_cell(row[index], label)
+        except BadValue as exc:
+            draft.errors.append((number, exc.reason))
 
     def _read_line(self, number: int, row: list) -> Line:
         word = row[self.i_status]
