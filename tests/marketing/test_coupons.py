@@ -329,3 +329,24 @@ def test_figures_count_claims_uses_gmv_and_cost():
     )
     figures = services.coupon_figures([coupon.pk])[coupon.pk]
     assert figures == {"claimed": 2, "used": 1, "gmv_fen": order.paid_fen, "cost_fen": 1000}
+
+
+def test_issuing_to_a_segment_gives_its_members_a_copy(operator):
+    from siyu.analytics import snapshot
+    from siyu.segments import services as segments
+
+    shanghai = [customer(f"上海{i}", city="上海") for i in range(3)]
+    customer("北京客", city="北京")
+    with snapshot.writer() as con:
+        snapshot.refresh(con)
+    staff = Actor.for_user(operator)
+    segment = segments.create_segment(
+        staff, name="上海客户", rule={"field": "city", "op": "in", "value": ["上海"]}
+    )
+    coupon = make_coupon("上海专享")
+    run = services.issue(staff, coupon.pk, segment_id=segment.pk)
+    assert (run.requested, run.issued) == (3, 3)
+    assert set(CustomerCoupon.objects.values_list("customer_id", flat=True)) == {
+        c.pk for c in shanghai
+    }
+    assert "上海客户" in run.target_label
