@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.membership.models import CardPlan, PointsEntry, Referral, Tier
+from siyu.membership.models import CardPlan, MemberPrice, PointsEntry, Referral, Tier
 from siyu.membership.services import points, tiers
 from tests import commerce
 
@@ -160,3 +160,52 @@ def test_the_api_adjusts_points_for_operators_only(api_client, operator, analyst
     assert missing.status_code == 422 and "reason" in missing.json()["error"]["fields"]
     figures = api_client(analyst).get("/api/v1/membership/figures").json()
     assert figures["points_issued"] == 10
+
+
+def test_the_product_page_shows_member_prices_and_a_share_link(shopper_client, shopper, goods):
+    MemberPrice.objects.create(sku=goods, price_fen=16900)
+    html = shopper_client(shopper).get(f"/m/p/{goods.product_id}/").content.decode()
+    code = tiers.member_for(shopper.pk).code
+    assert 'data-testid="member-prices"' in html and "¥169.00" in html
+    assert f"/m/p/{goods.product_id}/?inv={code}" in html
+
+
+def test_a_friend_arriving_by_a_product_share_link_is_recorded_at_checkout(
+    shopper_client, shopper, goods
+):
+    friend = commerce.customer("新朋友")
+    code = tiers.member_for(shopper.pk).code
+    client = shopper_client(friend)
+    client.get(f"/m/p/{goods.product_id}/?inv={code}")
+    from siyu.core.access import Actor
+    from siyu.mall.services import AddressInput, save_address
+
+    save_address(
+        AddressInput(
+            "新朋友", "13800138001", "上海市", "上海市", "静安区", "南京西路1号", is_default=True
+        ),
+        actor=Actor.for_customer(friend.pk),
+    )
+    page = client.get(f"/m/checkout/?sku={goods.pk}&quantity=1").content.decode()
+    import re
+
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', page).group(1)
+    response = client.post(
+        "/m/checkout/",
+        {
+            "sku": goods.pk,
+            "quantity": 1,
+            "item": f"{goods.pk}:1",
+            "method": "delivery",
+            "idempotency_key": key,
+            "coupon": "none",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert Referral.objects.get(invitee=friend).referrer == shopper
+
+
+def test_the_console_customer_page_shows_membership(console_client, operator, shopper, goods):
+    complete(buy(shopper, goods, 1))
+    html = console_client(operator).get(f"/console/customers/{shopper.pk}/").content.decode()
+    assert 'data-testid="customer-membership"' in html and ">199 <" in html

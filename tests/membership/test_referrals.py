@@ -160,3 +160,28 @@ def test_an_erasure_drops_the_invitation_code_and_open_referrals(referrer, frien
 
     assert Member.objects.get(customer=referrer).code is None
     assert Referral.objects.get(invitee=friend).status == "no_reward"
+
+
+def test_an_operator_approves_a_members_cashback_withdrawal_in_the_ledger_queue(
+    referrer, friend, goods, operator, console_client
+):
+    set_program(referral_reward_kind="cashback", referral_cashback_bp=1000, min_withdrawal_fen=100)
+    _invite(referrer, friend)
+    _first_order_closed(friend, goods)
+    withdrawal = referrals.request_withdrawal(
+        referrer.pk, 1990, actor=Actor.for_customer(referrer.pk)
+    )
+    client = console_client(operator)
+    assert f"member:{referrer.pk}" in client.get("/console/ledger/withdrawals/").content.decode()
+    assert client.get(f"/console/ledger/withdrawals/{withdrawal.pk}/").status_code == 200
+    response = client.post(f"/console/ledger/withdrawals/{withdrawal.pk}/approve/")
+    assert response.status_code == 302
+    withdrawal.refresh_from_db()
+    assert withdrawal.status in ("approved", "paying", "paid")
+
+
+def test_nobody_withdraws_someone_elses_cashback(referrer, friend):
+    from siyu.core.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        referrals.request_withdrawal(referrer.pk, 100, actor=Actor.for_customer(friend.pk))

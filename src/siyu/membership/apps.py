@@ -84,3 +84,39 @@ class MembershipConfig(SiyuAppConfig):
                 "url": reverse("membership_h5:centre"),
             }
         ]
+
+    def product_panels(self, actor, product) -> list[dict]:
+        """Member prices of the product's SKUs, and for a logged-in member a share link carrying
+        their invitation code (分享返现)."""
+        from django.urls import reverse
+
+        from .models import MemberPrice
+        from .services import benefits, tiers
+        from .services.program import program
+
+        prices = list(
+            MemberPrice.objects.filter(sku__product=product, sku__is_active=True)
+            .select_related("sku")
+            .order_by("sku__sort", "sku_id")
+        )
+        code = None
+        if actor.kind == "customer" and program().referral_enabled:
+            code = tiers.member_for(actor.customer_id).code
+        if not prices and not code:
+            return []
+        entitled = (
+            actor.kind == "customer" and benefits.for_customer(actor.customer_id).member_price
+        )
+        return [
+            {
+                "template": "membership/h5/_product_panel.html",
+                "context": {
+                    "prices": prices,
+                    "entitled": entitled,
+                    "share_path": f"{reverse('mall:product', args=[product.pk])}?inv={code}"
+                    if code
+                    else "",
+                },
+                "order": 40,
+            }
+        ]
