@@ -613,11 +613,11 @@ def attribution_for(
     now = now or timezone.now()
     if link_code:
         record_click(link_code, customer_id=customer_id, landing="checkout", now=now)
-    rules = program()
     own = Distributor.objects.filter(
         customer_id=customer_id, status=DistributorStatus.ACTIVE
     ).first()
-    if own is not None and rules.self_purchase_rebate:
+    # the programme's rules matter only for a distributor's own purchase
+    if own is not None and program().self_purchase_rebate:
         return Attribution(credited_id=own.pk, distributor_code=own.code)
     binding = current_binding(customer_id, now=now)
     if binding is None or not binding.distributor.is_active:
@@ -679,7 +679,13 @@ def credit_order(order_id: int, *, now: datetime | None = None) -> list[Commissi
     actually cost the shopper (`OrderLine.paid_fen`, after discounts), and only up the chain
     the programme allows (1 or 2 levels)."""
     now = now or timezone.now()
-    order = Order.objects.filter(pk=order_id).first()
+    # Most paid orders credit no distributor: read only what decides that (every order is paid
+    # through here, inside the payment's transaction).
+    order = (
+        Order.objects.filter(pk=order_id)
+        .only("credited_kind", "credited_id", "paid_fen", "paid_at", "customer_id", "number")
+        .first()
+    )
     if order is None or order.credited_kind != OWNER_KIND or not order.credited_id:
         return []
     if order.paid_fen <= 0:

@@ -716,14 +716,18 @@ def place_order(
     existing = services.replayed_order(who, key, digest)
     if existing is None:
         placed = services.place_order(
-            who, _checkout(who, payload), idempotency_key=key, request_fingerprint=digest
+            who,
+            _checkout(who, payload),
+            idempotency_key=key,
+            request_fingerprint=digest,
+            replay_checked=True,
         )
-        existing, created = placed.order, placed.created
-    else:
-        created = False
-    if not created:
-        response["Idempotent-Replayed"] = "true"
-    return Status(201 if created else 200, _detail(existing.pk, who))
+        if placed.created:
+            # what placement just wrote is the whole order: no need to read it back
+            return Status(201, presenters.order_detail(placed.order, who, related=placed.related))
+        existing = placed.order
+    response["Idempotent-Replayed"] = "true"
+    return Status(200, _detail(existing.pk, who))
 
 
 @shop.get("/orders", response={200: ShopOrderPage, **ERRORS}, summary="My orders, newest first")

@@ -37,8 +37,9 @@ def _status_label(status: str) -> str:
         return status
 
 
-def order_summary(order: Order, actor: Actor) -> dict:
-    first = next(iter(order.lines.all()), None)
+def order_summary(order: Order, actor: Actor, *, lines=None) -> dict:
+    lines = order.lines.all() if lines is None else lines
+    first = next(iter(lines), None)
     return {
         "id": order.pk,
         "number": order.number,
@@ -54,7 +55,7 @@ def order_summary(order: Order, actor: Actor) -> dict:
         "payable_fen": order.payable_fen,
         "paid_fen": order.paid_fen,
         "refunded_fen": order.refunded_fen,
-        "item_count": sum(ln.quantity for ln in order.lines.all()),
+        "item_count": sum(ln.quantity for ln in lines),
         "first_item": first.product_title if first else "",
         "placed_at": order.placed_at,
         "paid_at": order.paid_at,
@@ -62,14 +63,23 @@ def order_summary(order: Order, actor: Actor) -> dict:
     }
 
 
-def order_detail(order: Order, actor: Actor) -> dict:
+def order_detail(order: Order, actor: Actor, *, related=None) -> dict:
     """Everything on an order page. Expects lines, history, shipments and after-sales prefetched
-    (see `detail_queryset`)."""
+    (see `detail_queryset`), or given as `related` (an `OrderRelated` of lists: the order
+    placement just wrote, which then needs no reading back)."""
+    if related is None:
+        order_lines, history = order.lines.all(), order.history.all()
+        adjustments, shipments = order.adjustments.all(), order.shipments.all()
+        after_sales = order.after_sales.all()
+    else:
+        order_lines, history = related.lines, related.history
+        adjustments, shipments = related.adjustments, related.shipments
+        after_sales = related.after_sales
     show_cost = actor.is_system or actor.can("catalog.view_cost")
     is_shopper = actor.kind == "customer"
     claims = claimable(order) if order.paid_fen else {}
     lines = []
-    for ln in order.lines.all():
+    for ln in order_lines:
         claim = claims.get(ln.pk)
         lines.append(
             {
@@ -105,7 +115,7 @@ def order_detail(order: Order, actor: Actor) -> dict:
             "label": str(order.credited_user) if order.credited_user_id else "",
         }
     return {
-        **order_summary(order, actor),
+        **order_summary(order, actor, lines=order_lines),
         "buyer_note": order.buyer_note,
         "receiver": _receiver(order, actor),
         "store_id": order.store_id,
@@ -125,7 +135,7 @@ def order_detail(order: Order, actor: Actor) -> dict:
         "lines": lines,
         "adjustments": [
             {"code": a.code, "label": a.label, "amount_fen": a.amount_fen, "line_id": a.line_id}
-            for a in order.adjustments.all()
+            for a in adjustments
         ],
         "history": [
             {
@@ -136,7 +146,7 @@ def order_detail(order: Order, actor: Actor) -> dict:
                 "note": h.note,
                 "at": h.created_at,
             }
-            for h in order.history.all()
+            for h in history
         ],
         "shipments": [
             {
@@ -146,9 +156,9 @@ def order_detail(order: Order, actor: Actor) -> dict:
                 "shipped_at": s.shipped_at,
                 "lines": [{"line_id": sl.line_id, "quantity": sl.quantity} for sl in s.lines.all()],
             }
-            for s in order.shipments.all()
+            for s in shipments
         ],
-        "after_sales": [after_sale_out(c, actor) for c in order.after_sales.all()],
+        "after_sales": [after_sale_out(c, actor) for c in after_sales],
     }
 
 

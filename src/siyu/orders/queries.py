@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from siyu.core.errors import NotFound
 
-from .models import AfterSale, Order, OrderStatus
+from .models import AfterSale, Order, OrderLine, OrderStatus
 
 
 @dataclass(frozen=True)
@@ -30,21 +31,40 @@ class PayableOrder:
 
 
 def payable_order(order_id: int) -> PayableOrder:
-    """What a payment provider needs to collect money for an order."""
-    order = Order.objects.filter(pk=order_id).first()
-    if order is None:
+    """What a payment provider needs to collect money for an order (one query: the first line's
+    title, the payment description, comes along as a subquery)."""
+    first_title = (
+        OrderLine.objects.filter(order_id=OuterRef("pk"))
+        .order_by("line_no")
+        .values("product_title")[:1]
+    )
+    row = (
+        Order.objects.filter(pk=order_id)
+        .annotate(first_title=Subquery(first_title))
+        .values(
+            "pk",
+            "number",
+            "customer_id",
+            "status",
+            "payable_fen",
+            "paid_fen",
+            "payment_deadline",
+            "first_title",
+        )
+        .first()
+    )
+    if row is None:
         raise NotFound(_("Not found."))
-    first_line = order.lines.order_by("line_no").first()
-    description = first_line.product_title if first_line else order.number
+    description = row["first_title"] or row["number"]
     return PayableOrder(
-        order_id=order.pk,
-        number=order.number,
-        customer_id=order.customer_id,
-        status=order.status,
-        payable_fen=order.payable_fen,
-        paid_fen=order.paid_fen,
+        order_id=row["pk"],
+        number=row["number"],
+        customer_id=row["customer_id"],
+        status=row["status"],
+        payable_fen=row["payable_fen"],
+        paid_fen=row["paid_fen"],
         description=description[:127],
-        payment_deadline=order.payment_deadline,
+        payment_deadline=row["payment_deadline"],
     )
 
 

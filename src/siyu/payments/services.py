@@ -316,7 +316,9 @@ def _create_at_provider(payment: Payment, provider, request: PaymentRequest) -> 
 def apply_trade_result(result: TradeResult, *, source: str, actor: Actor | None = None) -> Outcome:
     """Bring our payment in line with the provider's trade. Safe to call any number of times."""
     actor = actor or system_actor(f"{source}")
-    with transaction.atomic():
+    # No savepoint when nested (the notification's transaction): nothing between here and the
+    # caller's transaction catches an error, so a savepoint would only cost two round trips.
+    with transaction.atomic(savepoint=False):
         payment = (
             Payment.objects.select_for_update().filter(out_trade_no=result.out_trade_no).first()
         )
@@ -628,7 +630,7 @@ def _finish(entry: NotificationLog, outcome: Outcome, actor: Actor) -> Notificat
         entry.refund_id = (
             Refund.objects.filter(out_refund_no=entry.out_refund_no).values_list("pk", flat=True)
         ).first()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # see apply_trade_result
         move_notification(
             entry,
             outcome.status,

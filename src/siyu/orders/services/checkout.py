@@ -85,6 +85,20 @@ class Checkout:
 class Placed:
     order: Order
     created: bool  # False when the Idempotency-Key returned an existing order
+    # What placement just wrote, for showing the new order without reading it back
+    # (None for a replayed order).
+    related: OrderRelated | None = None
+
+
+@dataclass(frozen=True)
+class OrderRelated:
+    """An order's related rows as lists, for `presenters.order_detail(..., related=...)`."""
+
+    lines: list
+    history: list
+    adjustments: list
+    shipments: list = field(default_factory=list)
+    after_sales: list = field(default_factory=list)
 
 
 def _customer_for(actor: Actor, customer_id: int | None) -> int:
@@ -320,6 +334,7 @@ def place_order(
     idempotency_key: str = "",
     customer_id: int | None = None,
     request_fingerprint: str = "",
+    replay_checked: bool = False,
 ) -> Placed:
     """Price the checkout on the server, reserve stock and create a pending-payment order.
 
@@ -327,11 +342,14 @@ def place_order(
     different request under the same key is refused). The order is cancelled and its stock
     released if it is not paid within SIYU_UNPAID_TIMEOUT_MINUTES. `request_fingerprint` lets
     the API compare requests as sent (a cart checkout's items are gone after the first success).
+    `replay_checked`: the caller has just looked the key up with `replayed_order` and found
+    nothing, so it is not looked up again (a request racing it is still caught by the unique
+    constraint below).
     """
     cid = _customer_for(actor, customer_id)
     key = (idempotency_key or "").strip()[:64]
     digest = (request_fingerprint or fingerprint(cid, checkout)) if key else ""
-    if key and (existing := _replay(cid, key, digest)) is not None:
+    if key and not replay_checked and (existing := _replay(cid, key, digest)) is not None:
         return Placed(existing, created=False)
 
     customer = _active_customer(cid)
@@ -344,10 +362,10 @@ def place_order(
 
     for attempt in range(3):
         try:
-            order = _insert(
+            order, related = _insert(
                 actor, customer, checkout, priced, plans, credit, key, digest, pickup_store_id
             )
-            return Placed(order, created=True)
+            return Placed(order, created=True, related=related)
         except IntegrityError:
             if key and (existing := _replay(cid, key, digest)) is not None:
                 return Placed(existing, created=False)
@@ -367,7 +385,7 @@ def _insert(
     key: str,
     digest: str,
     pickup_store_id: int | None,
-) -> Order:
+) -> tuple[Order, OrderRelated]:
     now = timezone.now()
     deadline = now + timedelta(minutes=settings.SIYU_UNPAID_TIMEOUT_MINUTES)
     if checkout.pay_before is not None:
@@ -430,9 +448,10 @@ def _insert(
                 for ln in priced.lines
             ]
         )
+        adjustments = []
         if priced.applied:
             by_no = {line.line_no: line for line in lines}
-            OrderAdjustment.objects.bulk_create(
+            adjustments = OrderAdjustment.objects.bulk_create(
                 [
                     OrderAdjustment(
                         order=order,
@@ -446,7 +465,7 @@ def _insert(
                 ]
             )
             pricing.commit(priced, order.pk)
-        OrderStatusChange.objects.create(
+        placed = OrderStatusChange.objects.create(
             order=order,
             from_status="",
             to_status=OrderStatus.PENDING_PAYMENT,
@@ -485,4 +504,5 @@ def _insert(
                 picked = chosen.get(f"reserve:{order.pk}:{line.line_no}")
                 if picked is not None and picked != line.location_id:
                     OrderLine.objects.filter(pk=line.pk).update(location_id=picked)
-    return order
+                    line.location_id = picked
+    return order, OrderRelated(lines=lines, history=[placed], adjustments=adjustments)
