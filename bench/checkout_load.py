@@ -401,6 +401,10 @@ def start_server(env: dict, workdir: Path, port: int, workers: int) -> subproces
         str(workers),
         "--backlog",
         "2048",
+        # gunicorn kills a worker silent for 30 s; on a busy shared machine the first request
+        # (importing every app's URLs) can take that long
+        "--timeout",
+        "120",
         "--access-logfile",
         str(workdir / "access.log"),
         "--error-logfile",
@@ -420,7 +424,7 @@ def start_server(env: dict, workdir: Path, port: int, workers: int) -> subproces
 def wait_for_server(proc: subprocess.Popen, workdir: Path, port: int) -> None:
     import requests
 
-    deadline = time.time() + 60
+    deadline = time.time() + 240
     while time.time() < deadline:
         try:
             r = requests.get(f"http://127.0.0.1:{port}/api/v1/catalog/shop/categories", timeout=5)
@@ -433,7 +437,7 @@ def wait_for_server(proc: subprocess.Popen, workdir: Path, port: int) -> None:
             raise SystemExit(f"gunicorn exited; see {workdir / 'gunicorn.log'}")
         time.sleep(0.3)
     else:
-        raise SystemExit("gunicorn did not answer within 60 s")
+        raise SystemExit("gunicorn did not answer within 240 s")
     # every worker loads the URLconf on its first request: get them all there before measuring
     from concurrent.futures import ThreadPoolExecutor
 
@@ -448,7 +452,7 @@ def wait_for_server(proc: subprocess.Popen, workdir: Path, port: int) -> None:
 # --- load clients (separate processes, several threads each) ---------------------------------------
 
 
-def http_client_process(env, port, world, shopper_slices, start, results):
+def http_client_process(env, port, world, shopper_slices, ready, start, results):
     """Shoppers of this process, one thread per concurrent client."""
     setup_django(env, tasks_backend="django_tasks.backends.immediate.ImmediateBackend")
     import requests
@@ -479,6 +483,7 @@ def http_client_process(env, port, world, shopper_slices, start, results):
         http.headers["X-CSRFToken"] = csrf
         mine = []
         try:
+            ready.release()
             start.wait()
             i = 0
             while True:
@@ -533,7 +538,7 @@ def http_client_process(env, port, world, shopper_slices, start, results):
     results.put(records)
 
 
-def sql_client_process(pg_url, template, slices, start, stop_at, results):
+def sql_client_process(pg_url, template, slices, ready, start, stop_at, results):
     """The ceiling: the statements an order needs, nothing else, one connection per thread."""
     import psycopg
     from psycopg.types.json import Jsonb
@@ -572,6 +577,7 @@ def sql_client_process(pg_url, template, slices, start, stop_at, results):
         done = 0
         latencies = []
         with psycopg.connect(pg_url) as conn:
+            ready.release()
             start.wait()
             while time.time() < stop_at.value:
                 t0 = time.perf_counter()
@@ -618,27 +624,37 @@ def sql_client_process(pg_url, template, slices, start, stop_at, results):
     results.put(counts)
 
 
+def rounded(d: dict) -> dict:
+    return {k: round(v, 1) if isinstance(v, float) else v for k, v in d.items()}
+
+
 def split(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
 
 
 def run_ceiling(env, pg_url, template, clients, procs, seconds) -> dict:
     ctx = mp.get_context("spawn")
-    start, results = ctx.Event(), ctx.Queue()
+    start, results, ready = ctx.Event(), ctx.Queue(), ctx.Semaphore(0)
     stop_at = ctx.Value("d", 0.0)
     ps = [
-        ctx.Process(target=sql_client_process, args=(pg_url, template, n, start, stop_at, results))
+        ctx.Process(
+            target=sql_client_process, args=(pg_url, template, n, ready, start, stop_at, results)
+        )
         for n in split(clients, procs)
         if n
     ]
     for p in ps:
         p.start()
-    time.sleep(1.5)  # connections open
+    for _ in range(clients):  # every connection open
+        ready.acquire()
+    meter = Meter(pg_url, {"clients": lambda: [p.pid for p in ps]})
+    meter.begin()
     t0 = time.time()
     stop_at.value = t0 + seconds
     start.set()
     collected = [results.get() for _ in ps]
     elapsed = time.time() - t0
+    used = meter.end()
     for p in ps:
         p.join()
     done = sum(d for chunk in collected for d, _ in chunk)
@@ -649,6 +665,7 @@ def run_ceiling(env, pg_url, template, clients, procs, seconds) -> dict:
         "orders_per_s": done / elapsed,
         "p50_ms": 1000 * pct(lat, 0.5),
         "p99_ms": 1000 * pct(lat, 0.99),
+        "cpu_ms_per_order": cpu_per_order(used, done),
     }
 
 
@@ -677,26 +694,95 @@ def ceiling_template(pg_url: str, world: dict, order_id: int) -> dict:
 # --- checks -----------------------------------------------------------------------------------------
 
 
-class StockWatch(threading.Thread):
-    """Polls the hot stock row while the load runs: available must never go below zero."""
+def proc_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used, from /proc; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, pg_url: str, sku_id: int):
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+class Meter(threading.Thread):
+    """While a phase runs: the CPU our processes use, per group (server workers, clients,
+    PostgreSQL backends of the bench database), and the hot stock row's available units, which
+    must never go below zero. The machine is shared, so CPU per order is the figure that other
+    people's work does not change much."""
+
+    def __init__(self, pg_url: str, groups: dict, sku_id: int | None = None):
         super().__init__(daemon=True)
-        self.pg_url, self.sku_id = pg_url, sku_id
+        self.pg_url, self.groups, self.sku_id = pg_url, groups, sku_id
         self.lowest = None
         self.stop = threading.Event()
+        self.base: dict[int, tuple[str, float]] = {}
+        self.last: dict[int, float] = {}
+        self.ready = threading.Event()
+
+    def _pids(self, conn) -> dict[str, list[int]]:
+        found = {name: list(fn()) for name, fn in self.groups.items()}
+        found["postgres"] = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+        return found
+
+    def sample(self, conn, *, first: bool = False) -> None:
+        for group, pids in self._pids(conn).items():
+            for pid in pids:
+                cpu = proc_cpu(pid)
+                if cpu is None:
+                    continue
+                if pid not in self.base:
+                    # a process that appears during the phase started during it
+                    self.base[pid] = (group, cpu if first else 0.0)
+                self.last[pid] = cpu
+        if self.sku_id is not None:
+            row = conn.execute(
+                "SELECT on_hand - reserved FROM catalog_stocklevel WHERE sku_id = %s",
+                [self.sku_id],
+            ).fetchone()
+            self.lowest = row[0] if self.lowest is None else min(self.lowest, row[0])
 
     def run(self):
         import psycopg
 
         with psycopg.connect(self.pg_url, autocommit=True) as conn:
-            while not self.stop.is_set():
-                row = conn.execute(
-                    "SELECT on_hand - reserved FROM catalog_stocklevel WHERE sku_id = %s",
-                    [self.sku_id],
-                ).fetchone()
-                self.lowest = row[0] if self.lowest is None else min(self.lowest, row[0])
-                self.stop.wait(0.2)
+            self.sample(conn, first=True)
+            self.ready.set()
+            while not self.stop.wait(0.25):
+                self.sample(conn)
+            self.sample(conn)
+
+    def begin(self) -> None:
+        self.start()
+        self.ready.wait()
+
+    def end(self) -> dict[str, float]:
+        self.stop.set()
+        self.join()
+        used: dict[str, float] = {}
+        for pid, (group, base) in self.base.items():
+            used[group] = used.get(group, 0.0) + max(0.0, self.last.get(pid, base) - base)
+        return used
+
+
+def cpu_per_order(used: dict[str, float], orders: int) -> dict[str, float]:
+    out = {k: round(1000 * v / orders, 2) for k, v in sorted(used.items())} if orders else {}
+    out["total"] = round(sum(out.values()), 2)
+    return out
 
 
 def check(pg_url: str, world: dict, initial: int) -> dict:
@@ -812,7 +898,7 @@ def main() -> None:
 
         log(f"load: {clients} clients in {procs} processes, {orders} units")
         ctx = mp.get_context("spawn")
-        start, results = ctx.Event(), ctx.Queue()
+        start, results, ready = ctx.Event(), ctx.Queue(), ctx.Semaphore(0)
         shoppers = world["shoppers"]
         slices = [shoppers[i::clients] for i in range(clients)]
         groups, k = [], 0
@@ -820,23 +906,29 @@ def main() -> None:
             groups.append(slices[k : k + n])
             k += n
         ps = [
-            ctx.Process(target=http_client_process, args=(env, port, world, group, start, results))
+            ctx.Process(
+                target=http_client_process, args=(env, port, world, group, ready, start, results)
+            )
             for group in groups
             if group
         ]
         for p in ps:
             p.start()
-        time.sleep(4)  # clients import Django
-        watch = StockWatch(args.pg_url, world["hot_sku"])
-        watch.start()
+        for _ in range(clients):  # every client has imported Django and is waiting
+            ready.acquire()
+        watch = Meter(
+            args.pg_url,
+            {"server": lambda: children_of(server.pid), "clients": lambda: [p.pid for p in ps]},
+            world["hot_sku"],
+        )
+        watch.begin()
         t0 = time.perf_counter()
         wall0 = time.time()
         start.set()
         records = [r for _ in ps for r in results.get()]
+        used = watch.end()  # before joining: an exited client's CPU is still readable
         for p in ps:
             p.join()
-        watch.stop.set()
-        watch.join()
         paid = [r for r in records if r[0] == "paid"]
         end = max((r[4] for r in paid), default=t0)
         elapsed = end - t0
@@ -853,6 +945,11 @@ def main() -> None:
         total_ms = [1000 * (r[4] - r[1]) for r in paid]
         ours = len(paid) / elapsed if elapsed > 0 else 0.0
         ceiling = (ceil_a["orders_per_s"] + ceil_b["orders_per_s"]) / 2
+        ours_cpu = cpu_per_order(used, len(paid))
+        ceiling_cpu = (
+            ceil_a["cpu_ms_per_order"]["total"] * ceil_a["orders"]
+            + ceil_b["cpu_ms_per_order"]["total"] * ceil_b["orders"]
+        ) / max(1, ceil_a["orders"] + ceil_b["orders"])
         result = {
             "orders_per_s": round(ours, 1),
             "p50_ms": round(pct(total_ms, 0.5), 1),
@@ -878,10 +975,15 @@ def main() -> None:
                 "notify_http": round(pct([1000 * r[5] for r in paid], 0.5), 1),
             },
             "queries_per_order": queries["counts"],
-            "ceiling": {
-                "before": {k: round(v, 1) for k, v in ceil_a.items()},
-                "after": {k: round(v, 1) for k, v in ceil_b.items()},
-            },
+            # CPU per order of our processes (server workers, shopper clients + the dev provider,
+            # PostgreSQL) and of the ceiling's (its client, PostgreSQL)
+            "cpu_ms_per_order": ours_cpu,
+            # the same comparison by CPU spent per order (ceiling / ours): less sensitive to what
+            # else the machine is doing than orders/s
+            "cpu_ratio_to_ceiling": round(ceiling_cpu / ours_cpu["total"], 3)
+            if ours_cpu.get("total")
+            else 0.0,
+            "ceiling": {"before": rounded(ceil_a), "after": rounded(ceil_b)},
             "profile": profile,
             "cpus": os.cpu_count(),
             "loadavg_end": [round(x, 2) for x in os.getloadavg()],
