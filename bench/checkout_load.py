@@ -140,6 +140,16 @@ def fresh_database(pg_url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def drop_database(pg_url: str) -> None:
+    import psycopg
+
+    if "django.db" in sys.modules:  # this process's own connections go first
+        sys.modules["django.db"].connections.close_all()
+    base, name = pg_url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -1004,9 +1014,10 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
         if args.keep:
-            log(f"kept {workdir}")
+            log(f"kept {workdir} and the database")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+            drop_database(args.pg_url)
 
 
 if __name__ == "__main__":
