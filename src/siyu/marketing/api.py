@@ -20,6 +20,7 @@ from siyu.core.errors import ValidationFailed
 from siyu.core.pagination import keyset_page
 from siyu.mall.sessions import ShopperAuth
 from siyu.orders import services as orders
+from siyu.orders.api import delivery_address
 
 from . import flash, services
 
@@ -421,22 +422,7 @@ def buy_item(
             code="idempotency_key_required",
             fields={"Idempotency-Key": "required"},
         )
-    if payload.address_id is not None:
-        from siyu.mall.services import get_address
-
-        saved = get_address(payload.address_id, actor=who)
-        address = orders.Address(
-            name=saved.receiver_name,
-            phone=saved.receiver_phone,
-            province=saved.province,
-            city=saved.city,
-            district=saved.district,
-            detail=saved.detail,
-        )
-    elif payload.address is not None:
-        address = orders.Address(**payload.address.dict())
-    else:
-        address = None
+    address = delivery_address(who, payload.address_id, payload.address)
     placed = flash.buy(
         who,
         item_id,

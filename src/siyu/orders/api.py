@@ -626,15 +626,14 @@ def remove_cart_line(request, sku_id: int):
     return _cart_out(who)
 
 
-def _checkout(who, payload: CheckoutIn) -> services.Checkout:
-    items = [(i.sku_id, i.quantity) for i in payload.items]
-    if payload.from_cart and not items:
-        items = services.selected_items(who)
-    if payload.address_id is not None:
+def delivery_address(who, address_id: int | None, address) -> services.Address | None:
+    """The delivery address a shopper's request names: an entry of their own address book
+    (`address_id`, checked to be theirs) or one typed in (`address`), or none (pickup)."""
+    if address_id is not None:
         from siyu.mall.services import get_address
 
-        saved = get_address(payload.address_id, actor=who)
-        address = services.Address(
+        saved = get_address(address_id, actor=who)
+        return services.Address(
             name=saved.receiver_name,
             phone=saved.receiver_phone,
             province=saved.province,
@@ -642,10 +641,16 @@ def _checkout(who, payload: CheckoutIn) -> services.Checkout:
             district=saved.district,
             detail=saved.detail,
         )
-    elif payload.address is not None:
-        address = services.Address(**payload.address.dict())
-    else:
-        address = None
+    if address is not None:
+        return services.Address(**address.dict())
+    return None
+
+
+def _checkout(who, payload: CheckoutIn) -> services.Checkout:
+    items = [(i.sku_id, i.quantity) for i in payload.items]
+    if payload.from_cart and not items:
+        items = services.selected_items(who)
+    address = delivery_address(who, payload.address_id, payload.address)
     return services.Checkout(
         items=items,
         delivery_method=payload.delivery_method,
